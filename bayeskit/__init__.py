@@ -1,0 +1,45 @@
+"""bayeskit: Bayesian evidence synthesis for small, heterogeneous studies.
+
+>>> import bayeskit as bk
+>>> ev = bk.load_evidence(bk.data_path("eight_schools.csv"))
+>>> bk.effects(ev).loc["A", "yi"]
+np.float64(28.0)
+
+Public functions are imported lazily so that ``import bayeskit`` (and the CLI's
+``--help``) stays fast; PyMC is only imported when a model is built.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("bayeskit")
+except PackageNotFoundError:  # running from a checkout without installing
+    __version__ = "0+unknown"
+
+_EXPORTS = {
+    "load_evidence": "bayeskit.evidence",
+    "load_routes": "bayeskit.evidence",
+    "check_table": "bayeskit.evidence",
+    "effects": "bayeskit.measures",
+    "effect_sizes": "bayeskit.measures",
+    "data_path": "bayeskit._resources",
+    "data_dir": "bayeskit._resources",
+    "models_dir": "bayeskit._resources",
+    "UserError": "bayeskit.errors",
+    "EvidenceError": "bayeskit.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'bayeskit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,5 @@
+"""``python -m bayeskit`` runs the command line."""
+
+from bayeskit.cli import main
+
+main()

@@ -1,0 +1,390 @@
+"""The rules an evidence table must follow, expressed as pandera schemas.
+
+Validation runs in two passes so that one bad cell yields one message:
+
+1. *cells*: every cell is checked as text (is it a number, a whole number, an allowed
+   category, present when required);
+2. *values*: cells that passed are converted and checked against value rules
+   (``n >= 1``, ``events <= n``, ``sd > 0``), row rules (binary or continuous outcome)
+   and table rules (duplicate keys, which arm is the control).
+
+Every failure becomes an :class:`~bayeskit.errors.Issue` naming the row and column.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from bayeskit.errors import Issue
+
+ROUTES = ("iv", "im", "sl", "oral", "intranasal")
+DESIGNS = ("rct", "crossover_rct", "cohort", "case_series", "case_report")
+ROLES = ("experimental", "control", "single")
+OUTCOME_TYPES = ("binary", "continuous")
+CATEGORIES = {"route": ROUTES, "design": DESIGNS, "role": ROLES, "outcome_type": OUTCOME_TYPES}
+
+#: Text columns bayeskit knows; any other column must hold numbers (a covariate).
+TEXT_COLUMNS = frozenset({
+    "study", "arm", "outcome", "role", "design", "indication", "treatment", "route",
+    "timepoint", "unit", "measure", "outcome_type", "source", "derived", "notes",
+    "citation", "value_status",
+})  # fmt: skip
+INTEGER_COLUMNS = frozenset({"n", "events", "sessions"})
+
+ARM_REQUIRED = ("study", "arm", "outcome", "n")
+STUDY_REQUIRED = ("study", "yi")
+ROUTES_REQUIRED = ("route", "bioavailability")
+
+#: Lower bounds of numeric columns: (bound, strict).
+LOWER_BOUNDS = {
+    "n": (1, False), "events": (0, False), "sd": (0, True), "baseline_sd": (0, True),
+    "sei": (0, True), "vi": (0, True), "dose_mg_per_kg": (0, False), "sessions": (0, False),
+    "followup_months": (0, False), "bioavailability": (0, True), "bioavailability_sd": (0, False),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What kind of table a file holds."""
+
+    name: str  # "arm", "study" or "routes"
+    required: tuple[str, ...]
+    description: str
+
+
+SHAPES = {
+    "arm": Shape("arm", ARM_REQUIRED, "an arm-level table (one row per arm per outcome)"),
+    "study": Shape(
+        "study", STUDY_REQUIRED, "a study-level table (one row per study: yi, sei or vi)"
+    ),
+    "routes": Shape("routes", ROUTES_REQUIRED, "a route table (bioavailability per route)"),
+}
+
+
+def detect_shape(columns: pd.Index) -> Shape | None:
+    """Return the table's shape from its columns, or None when it matches none."""
+    if "arm" in columns:
+        return SHAPES["arm"]
+    if "yi" in columns:
+        return SHAPES["study"]
+    if "bioavailability" in columns:
+        return SHAPES["routes"]
+    return None
+
+
+# --- pass 1: cells as text ---------------------------------------------------------------
+
+
+def _is_number(cell: object) -> bool:
+    try:
+        return math.isfinite(float(cell))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
+def _is_whole(cell: object) -> bool:
+    return _is_number(cell) and float(cell).is_integer()  # type: ignore[arg-type]
+
+
+def _cell_schema(columns: pd.Index, shape: Shape) -> pa.DataFrameSchema:
+    cols = {}
+    for col in columns:
+        checks = []
+        if col in CATEGORIES:
+            allowed = CATEGORIES[col]
+            checks.append(pa.Check(
+                lambda s, allowed=allowed: s.str.lower().isin(allowed), ignore_na=True,
+                error=f"must be one of {', '.join(allowed)} (any letter case)",
+            ))  # fmt: skip
+        elif col in INTEGER_COLUMNS:
+            checks.append(
+                pa.Check(lambda s: s.map(_is_whole), ignore_na=True, error="must be a whole number")
+            )
+        elif col not in TEXT_COLUMNS:
+            what = (
+                "a finite number"
+                if col in LOWER_BOUNDS or col in _KNOWN_NUMERIC
+                else "a finite number (a column bayeskit does not know is read as a "
+                "numeric covariate)"
+            )
+            checks.append(
+                pa.Check(lambda s: s.map(_is_number), ignore_na=True, error=f"must be {what}")
+            )
+        required = col in shape.required
+        cols[col] = pa.Column(object, checks=checks, nullable=not required, required=False)
+    return pa.DataFrameSchema(cols)
+
+
+_KNOWN_NUMERIC = frozenset({
+    "n", "events", "mean", "sd", "dose_mg_per_kg", "sessions", "followup_months", "baseline_mean",
+    "baseline_sd", "yi", "sei", "vi", "bioavailability", "bioavailability_sd",
+})  # fmt: skip
+
+
+# --- pass 2: values ----------------------------------------------------------------------
+
+
+def _value_schema(table: pd.DataFrame, shape: Shape) -> pa.DataFrameSchema:
+    cols = {}
+    for col, (bound, strict) in LOWER_BOUNDS.items():
+        if col in table.columns:
+            word = "greater than" if strict else "at least"
+            make = pa.Check.gt if strict else pa.Check.ge
+            check = make(bound, error=f"must be {word} {bound}", ignore_na=True)
+            cols[col] = pa.Column(None, check, nullable=True, required=False)
+    if shape.name == "routes" and "bioavailability" in table.columns:
+        cols["bioavailability"].checks.append(
+            pa.Check.le(1, error="must be at most 1 (a fraction, not a percentage)")
+        )
+    return pa.DataFrameSchema(cols)
+
+
+def to_values(table: pd.DataFrame, bad: set[tuple[int, str]]) -> pd.DataFrame:
+    """Convert validated text cells to numbers and lower-case categories.
+
+    Cells listed in ``bad`` (row, column) failed pass 1 and become missing.
+    """
+    out = table.copy()
+    for row, col in bad:
+        out.loc[row, col] = None
+    for col in out.columns:
+        if col in CATEGORIES:
+            out[col] = out[col].str.lower()
+        elif col in INTEGER_COLUMNS:
+            out[col] = pd.to_numeric(out[col]).astype("Int64")
+        elif col not in TEXT_COLUMNS:
+            out[col] = pd.to_numeric(out[col]).astype(float)
+    return out
+
+
+def _issues_from(err: pa.errors.SchemaErrors, file: str, raw: pd.DataFrame) -> list[Issue]:
+    issues = []
+    for case in err.failure_cases.itertuples(index=False):
+        row = None if pd.isna(case.index) else int(case.index)
+        col = case.column if isinstance(case.column, str) else None
+        if case.check == "not_nullable":
+            rule, value = "is required but empty", None
+        else:
+            rule = str(case.check)
+            value = None if row is None or col is None else raw.loc[row, col]
+        issues.append(Issue(file, row, col, value, rule))
+    return issues
+
+
+def validate_cells(raw: pd.DataFrame, shape: Shape, file: str) -> list[Issue]:
+    """Pass 1: check every cell as text."""
+    try:
+        _cell_schema(raw.columns, shape).validate(raw, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        return _issues_from(err, file, raw)
+    return []
+
+
+def validate_values(
+    values: pd.DataFrame, raw: pd.DataFrame, shape: Shape, file: str
+) -> list[Issue]:
+    """Pass 2: check value, row and table rules on converted cells."""
+    issues = []
+    try:
+        _value_schema(values, shape).validate(values, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        issues += _issues_from(err, file, raw)
+    rules = {"arm": _arm_rules, "study": _study_rules, "routes": _route_rules}[shape.name]
+    issues += rules(values, raw, file)
+    return issues
+
+
+# Row and table rules compare several cells or rows: pandas does the work as vector
+# operations, and each failing row becomes an Issue.
+
+
+def _flag(mask, raw: pd.DataFrame, file: str, column: str, rule: str) -> list[Issue]:
+    mask = pd.Series(np.asarray(mask, dtype=bool), index=raw.index)
+    value = raw[column] if column in raw.columns else pd.Series(None, index=raw.index)
+    return [Issue(file, int(r), column, value[r], rule) for r in mask[mask].index]
+
+
+def _col(values: pd.DataFrame, col: str) -> pd.Series:
+    if col in values.columns:
+        return values[col]
+    if col in TEXT_COLUMNS:
+        return pd.Series(None, index=values.index, dtype=object)
+    return pd.Series(np.nan, index=values.index, dtype=float)
+
+
+def _arm_rules(values: pd.DataFrame, raw: pd.DataFrame, file: str) -> list[Issue]:
+    issues = []
+    n, events, mean, sd = (_col(values, c) for c in ("n", "events", "mean", "sd"))
+    has_events, has_mean, has_sd = events.notna(), mean.notna(), sd.notna()
+
+    issues += _flag(
+        (events > n).fillna(False).astype(bool), raw, file, "events", "events cannot exceed n"
+    )
+    kind = _col(values, "outcome_type")
+    stated = kind.notna()
+    binary = (kind == "binary").fillna(False).astype(bool) | (~stated & has_events)
+    continuous = (kind == "continuous").fillna(False).astype(bool) | (
+        ~stated & ~has_events & has_mean
+    )
+    issues += _flag(
+        binary & ~has_events, raw, file, "events", "a binary outcome needs the number of events"
+    )
+    issues += _flag(
+        ~stated & has_events & has_mean,
+        raw,
+        file,
+        "mean",
+        "the row has both events and a mean: put a binary and a continuous "
+        "outcome on separate rows (or state outcome_type)",
+    )
+    issues += _flag(continuous & ~has_mean, raw, file, "mean", "a continuous outcome needs a mean")
+    single = (n == 1).fillna(False).astype(bool)
+    issues += _flag(
+        continuous & has_mean & ~has_sd & ~single,
+        raw,
+        file,
+        "sd",
+        "a continuous outcome needs an sd (only a single patient, n = 1, may leave it empty)",
+    )
+    neither = ~stated & ~has_events & ~has_mean & ~has_sd
+    issues += _flag(
+        neither,
+        raw,
+        file,
+        "events",
+        "each row needs either events (binary outcome) or mean and sd (continuous outcome)",
+    )
+    issues += _flag(
+        ~stated & ~has_events & ~has_mean & has_sd,
+        raw,
+        file,
+        "mean",
+        "a continuous outcome needs a mean",
+    )
+
+    # An outcome is binary or continuous throughout the file.
+    kind_of = pd.Series(
+        np.where(binary, "binary", np.where(continuous, "continuous", "")), index=values.index
+    )
+    for outcome, kinds in kind_of.groupby(values["outcome"]):
+        found = set(kinds) - {""}
+        if len(found) > 1:
+            first = kinds[kinds == "binary"].index[0]
+            mixed = kinds[(kinds == "continuous")]
+            issues += _flag(
+                values.index.isin(mixed.index),
+                raw,
+                file,
+                "outcome",
+                f"outcome {outcome!r} is binary in row {first} but continuous here",
+            )
+
+    timepoint = _col(values, "timepoint").fillna("")
+    keys = pd.DataFrame(
+        {
+            "study": values["study"],
+            "arm": values["arm"],
+            "outcome": values["outcome"],
+            "timepoint": timepoint,
+        }
+    )
+    dup = keys.duplicated(keep="first")
+    for row in dup[dup].index:
+        same = keys.eq(keys.loc[row]).all(axis=1)
+        first = int(same[same].index[0])
+        issues.append(
+            Issue(
+                file,
+                int(row),
+                "arm",
+                raw.loc[row, "arm"],
+                f"duplicates row {first}: the same study, arm, outcome and timepoint",
+            )
+        )
+
+    role = _col(values, "role")
+    groups = keys.drop(columns="arm").assign(role=role)
+    for (study, outcome, tp), grp in groups.groupby(["study", "outcome", "timepoint"]):
+        if len(grp) < 2:
+            continue
+        where = f"study {study!r} has {len(grp)} arms on outcome {outcome!r}" + (
+            f" at {tp!r}" if tp else ""
+        )
+        controls = (grp["role"] == "control").sum()
+        if controls == 0:
+            issues += _flag(
+                values.index.isin(grp.index),
+                raw,
+                file,
+                "role",
+                f"{where}: mark exactly one arm's role as 'control'",
+            )
+        elif controls > 1:
+            issues += _flag(
+                values.index.isin(grp.index[grp["role"] == "control"]),
+                raw,
+                file,
+                "role",
+                f"{where} and {controls} of them are 'control': exactly one must be",
+            )
+        issues += _flag(
+            values.index.isin(grp.index[grp["role"] == "single"]),
+            raw,
+            file,
+            "role",
+            f"{where}: 'single' is for single-arm studies",
+        )
+    return issues
+
+
+def _study_rules(values: pd.DataFrame, raw: pd.DataFrame, file: str) -> list[Issue]:
+    if "sei" not in values.columns and "vi" not in values.columns:
+        return [
+            Issue(
+                file,
+                None,
+                "sei",
+                None,
+                "a study-level table needs a 'sei' (standard "
+                "error) or 'vi' (sampling variance) column",
+            )
+        ]
+    sei, vi = _col(values, "sei"), _col(values, "vi")
+    issues = _flag(
+        sei.isna() & vi.isna(),
+        raw,
+        file,
+        "sei" if "sei" in values else "vi",
+        "each study needs its standard error (sei) or sampling variance (vi)",
+    )
+    both = sei.notna() & vi.notna()
+    if both.any():
+        s, v = sei[both].astype(float), vi[both].astype(float)
+        off = pd.Series(False, index=values.index)
+        off[both] = ~np.isclose(s**2, v, rtol=1e-6, atol=0)
+        issues += _flag(off, raw, file, "vi", "vi must equal sei squared when both are given")
+    keys = [c for c in ("study", "outcome", "timepoint") if c in values.columns]
+    dup = values[keys].fillna("").duplicated(keep="first")
+    issues += _flag(
+        dup,
+        raw,
+        file,
+        "study",
+        f"duplicate {' / '.join(keys)}: each study appears once per outcome",
+    )
+    return issues
+
+
+def _route_rules(values: pd.DataFrame, raw: pd.DataFrame, file: str) -> list[Issue]:
+    return _flag(
+        values["route"].duplicated(keep="first") & values["route"].notna(),
+        raw,
+        file,
+        "route",
+        "each route appears once",
+    )
