@@ -287,7 +287,7 @@ def effects(
             f"an arm-level table needs an effect measure: choose one of {', '.join(MEASURES)}"
         )
     m = resolve_measure(measure)
-    arms = _select(evidence, m, outcome, timepoint)
+    arms = select_outcome(evidence, m.outcome_type, outcome, timepoint, measure=m.code)
     if m.groups == 2:
         rows, skipped = _contrasts(arms, m, add, to, drop00)
     else:
@@ -318,7 +318,20 @@ def _timepoints(arms: pd.DataFrame) -> list[str]:
     return sorted(arms["timepoint"].dropna().unique())
 
 
-def _select(ev: pd.DataFrame, m: Measure, outcome: str | None, timepoint: str | None):
+def select_outcome(
+    ev: pd.DataFrame,
+    outcome_type: str,
+    outcome: str | None = None,
+    timepoint: str | None = None,
+    *,
+    measure: str | None = None,
+) -> pd.DataFrame:
+    """Return the arm rows of one outcome of ``outcome_type`` at one timepoint.
+
+    Raises a :class:`UserError` when the choice is ambiguous (several outcomes, or a study
+    reporting several timepoints) or matches nothing.
+    """
+    need = f"measure {measure}" if measure else "this model"
     if outcome is not None:
         if outcome not in set(ev["outcome"]):
             raise UserError(
@@ -331,16 +344,16 @@ def _select(ev: pd.DataFrame, m: Measure, outcome: str | None, timepoint: str | 
         if "events" in ev
         else (np.full(len(ev), "continuous"))
     )
-    fits = ev[kind == m.outcome_type]
+    fits = ev[kind == outcome_type]
     if fits.empty:
         raise UserError(
-            f"measure {m.code} needs a {m.outcome_type} outcome, and "
+            f"{need} needs a {outcome_type} outcome, and "
             + (f"outcome {outcome!r} is not one" if outcome else "the table has none")
         )
     outcomes = sorted(set(fits["outcome"]))
     if len(outcomes) > 1:
         raise UserError(
-            f"the table has several {m.outcome_type} outcomes ({', '.join(outcomes)}); "
+            f"the table has several {outcome_type} outcomes ({', '.join(outcomes)}); "
             "choose one with --outcome"
         )
     if timepoint is not None:

@@ -173,17 +173,158 @@ def effects(
         typer.echo(f"wrote {len(table)} rows to {out}")
 
 
-def _print_table(table, title: str) -> None:
+@app.command(
+    epilog="Examples: bayeskit fit models/eight_schools.toml --out runs/schools  |  "
+    "bayeskit fit --data data/eight_schools.csv --model normal-normal --prior 'mu=Normal(0, 5)' "
+    "--prior 'tau=HalfCauchy(5)' --method exact --out runs/exact"
+)
+@_user_errors
+def fit(
+    spec: Annotated[
+        Path | None,
+        typer.Argument(help="An analysis spec (TOML); or give --data and --model instead."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory to write.")] = None,
+    data: Annotated[
+        list[Path] | None, typer.Option(help="Evidence file(s) (CSV), instead of a spec.")
+    ] = None,
+    model: Annotated[
+        str, typer.Option(help="normal-normal, binomial-normal or normal-arm.")
+    ] = "normal-normal",
+    measure: Annotated[
+        str | None,
+        typer.Option(help="Effect measure for normal-normal on arm-level data (OR, SMD, ...)."),
+    ] = None,
+    outcome: Annotated[str | None, typer.Option(help="Outcome to analyse.")] = None,
+    timepoint: Annotated[str | None, typer.Option(help="Timepoint to analyse.")] = None,
+    covariate: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Meta-regression covariate (repeatable), or one formula such as "
+            "'~ route + log(systemic_dose_mg_per_kg)'."
+        ),
+    ] = None,
+    prior: Annotated[
+        list[str] | None,
+        typer.Option(help="A prior as NAME=DIST, e.g. 'tau=HalfNormal(0.5)' (repeatable)."),
+    ] = None,
+    pooling: Annotated[str, typer.Option(help="partial, none or full.")] = "partial",
+    method: Annotated[str | None, typer.Option(help="mcmc or exact (normal-normal only).")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed (recorded in the manifest).")
+    ] = None,
+    draws: Annotated[int | None, typer.Option(help="Posterior draws per chain.")] = None,
+    tune: Annotated[int | None, typer.Option(help="Tuning steps per chain.")] = None,
+    chains: Annotated[int | None, typer.Option(help="Number of chains.")] = None,
+    sampler: Annotated[str | None, typer.Option(help="nutpie (default) or pymc.")] = None,
+    target_accept: Annotated[
+        float | None, typer.Option(help="NUTS target acceptance rate.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+    strict: Annotated[bool, typer.Option(help="Exit 1 when a diagnostic fails.")] = False,
+    quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Fit a Bayesian meta-analysis and write its run directory."""
+    import json
+
+    from bayeskit.errors import UserError
+    from bayeskit.spec import load_spec, spec_from_dict
+
+    sampler_flags = {
+        k: v
+        for k, v in {
+            "method": method,
+            "seed": seed,
+            "draws": draws,
+            "tune": tune,
+            "chains": chains,
+            "sampler": sampler,
+            "target_accept": target_accept,
+        }.items()
+        if v is not None
+    }
+    if spec is not None:
+        if data or covariate or prior or measure or outcome or timepoint:
+            raise UserError(
+                "give either a spec file or --data/--model flags, not both "
+                "(sampler flags such as --seed may override a spec)"
+            )
+        loaded = load_spec(spec)
+        raw = loaded.model_dump(mode="json", exclude={"base_dir"})
+        raw["sampler"] |= sampler_flags
+        the_spec = spec_from_dict(raw, source=str(spec), base_dir=loaded.base_dir)
+    else:
+        if not data:
+            raise UserError(
+                "say what to fit: a spec file (bayeskit fit models/NAME.toml) or "
+                "--data FILE with --model"
+            )
+        priors = {}
+        for text in prior or []:
+            name, sep, dist = text.partition("=")
+            if not sep or not name.strip():
+                raise UserError(
+                    f"--prior takes NAME=DIST, e.g. 'tau=HalfNormal(0.5)' (got {text!r})"
+                )
+            priors[name.strip()] = dist.strip()
+        covariates = covariate or None
+        if covariates and len(covariates) == 1 and covariates[0].strip().startswith("~"):
+            covariates = covariates[0]
+        raw = {
+            "data": {
+                "files": [str(p) for p in data],
+                "measure": measure,
+                "outcome": outcome,
+                "timepoint": timepoint,
+            },
+            "model": {"family": model, "pooling": pooling, "covariates": covariates},
+            "priors": priors,
+            "sampler": sampler_flags,
+        }
+        the_spec = spec_from_dict(raw, source="command line", base_dir=Path.cwd())
+    if out is not None:
+        from bayeskit.rundir import check_out_dir
+
+        check_out_dir(out, force=force)
+    from bayeskit.fitting import fit as run_fit
+
+    result = run_fit(the_spec.data_files(), **the_spec.fit_kwargs())
+    summary = result.summary()
+    if out is not None:
+        from bayeskit.rundir import write_run
+
+        write_run(result, out, spec=the_spec.to_toml_dict(), force=force)
+    if json_out:
+        payload = {
+            "verdict": result.verdict,
+            "seed": result.settings["seed"],
+            "summary": summary.reset_index().to_dict(orient="records"),
+        }
+        typer.echo(json.dumps(payload, default=float))
+    elif not quiet:
+        _print_table(
+            summary.reset_index().set_index("parameter"),
+            title=f"{result.family} ({result.method}) posterior",
+            columns=list(summary.columns[:5]),
+        )
+        for check in result.checks:
+            if check.verdict != "pass":
+                typer.echo(f"{check.verdict}: {check.message}", err=True)
+        if out is not None:
+            typer.echo(f"wrote {out}")
+    if strict and result.verdict == "fail":
+        raise typer.Exit(EXIT_FAILED_DIAGNOSTICS)
+
+
+def _print_table(table, title: str, columns: list[str] | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
     view = Table(title=title)
-    view.add_column("study", no_wrap=True)
-    shown = [
-        c
-        for c in table.columns
-        if c in ("yi", "sei", "route", "dose_mg_per_kg", "sessions", "design")
-    ]
+    view.add_column(table.index.name or "study", no_wrap=True)
+    default = ("yi", "sei", "route", "dose_mg_per_kg", "sessions", "design")
+    shown = [c for c in table.columns if c in (columns or default)]
     for col in shown:
         view.add_column(col, justify="right")
     for study, row in table.iterrows():

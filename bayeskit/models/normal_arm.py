@@ -1,0 +1,54 @@
+"""``normal-arm``: arm-level means of a continuous outcome.
+
+``mean[arm] ~ Normal(alpha[study] + treat * theta[study], sd / sqrt(n))`` with
+``treat`` = -1/2 (control) or +1/2 (experimental), ``alpha`` the study baselines and
+``theta ~ Normal(mu + X beta, tau)``: the continuous counterpart of ``binomial-normal``,
+with each arm's standard error treated as known. ``theta`` and ``mu`` are mean
+differences on the outcome's own scale (COWS points, mmHg, beats per minute).
+"""
+
+from __future__ import annotations
+
+from bayeskit.models._effects import add_treatment_effects, check_pooling
+from bayeskit.models.data import ArmData
+
+
+def build(
+    data: ArmData,
+    priors: dict,
+    *,
+    pooling: str = "partial",
+    parametrization: str = "noncentered",
+    baseline_risk: float | None = None,
+):
+    """Return the ``pymc.Model`` of the normal arm-level model (dims ``study``, ``arm``).
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> from bayeskit.models.data import arm_data
+    >>> from bayeskit.priors import parse_prior
+    >>> ev = bk.load_evidence(bk.data_path("opioid_withdrawal.csv"))
+    >>> d = arm_data(ev, outcome_type="continuous", outcome="peak_map")
+    >>> pri = {k: parse_prior(v) for k, v in {"mu": "Normal(0, 50)", "tau": "HalfNormal(10)",
+    ...        "baseline": "Normal(0, 1000)"}.items()}
+    >>> build(d, pri).coords["arm"]
+    ('JOVAISA2006:ketamine', 'JOVAISA2006:placebo')
+    """
+    import pymc as pm
+
+    check_pooling(pooling, data.X)
+    coords = {"study": data.study, "arm": data.arm}
+    if data.terms:
+        coords["term"] = data.terms
+    with pm.Model(coords=coords) as model:
+        idx = pm.Data("study_idx", data.study_idx, dims="arm")
+        treat = pm.Data("treat", data.treat, dims="arm")
+        se = pm.Data("se", data.se, dims="arm")
+        mean = pm.Data("mean_data", data.mean, dims="arm")
+        alpha = priors["baseline"].to_pymc("alpha", dims="study")
+        theta = add_treatment_effects(
+            priors, data.X, pooling=pooling, parametrization=parametrization
+        )
+        pm.Normal("mean", mu=alpha[idx] + treat * theta[idx], sigma=se, observed=mean, dims="arm")
+    return model

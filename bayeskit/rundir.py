@@ -1,0 +1,152 @@
+"""Run directories: what ``bayeskit fit --out DIR`` leaves on disk.
+
+``DIR`` holds ``summary.csv``, ``posterior.nc`` (the ArviZ DataTree, readable with
+``arviz.from_netcdf`` and ``xarray.open_datatree``), ``diagnostics.json``,
+``manifest.json`` (versions, seed, spec, data hashes) and ``data.csv`` (the data as the
+model saw it). Everything is written into a temporary folder beside ``DIR`` and renamed
+into place only when complete, so an interrupted run leaves the previous results intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from bayeskit.errors import UserError
+
+PACKAGES = (
+    "bayeskit",
+    "pymc",
+    "pytensor",
+    "nutpie",
+    "arviz",
+    "arviz-base",
+    "arviz-stats",
+    "arviz-plots",
+    "xarray",
+    "numpy",
+    "scipy",
+    "pandas",
+    "pandera",
+    "h5netcdf",
+)
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the packages a result depends on."""
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def check_out_dir(out: str | Path, *, force: bool) -> Path:
+    """Refuse to replace an existing run directory without ``force``."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise UserError(f"{out} already exists; use --force to replace it")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} exists and is not a folder")
+    if not out.parent.exists():
+        raise UserError(f"cannot write {out}: the folder {out.parent} does not exist")
+    return out
+
+
+def manifest(fit, *, spec: dict | None, data_hashes: dict[str, str], command: list[str]) -> dict:
+    """Return the record that makes a run reproducible."""
+    return {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "versions": versions(),
+        "platform": platform.platform(),
+        "seed": fit.settings.get("seed"),
+        "family": fit.family,
+        "method": fit.method,
+        "settings": fit.settings,
+        "priors": {k: str(v) for k, v in fit.priors.items()},
+        "spec": spec,
+        "data": data_hashes,
+    }
+
+
+def write_run(
+    fit,
+    out: str | Path,
+    *,
+    spec: dict | None = None,
+    force: bool = False,
+    command: list[str] | None = None,
+) -> Path:
+    """Write a fit's run directory atomically.
+
+    Parameters
+    ----------
+    fit : Fit
+    out : path
+        The run directory to create (replaced only with ``force``).
+    spec : dict, optional
+        The spec the fit came from, recorded in the manifest.
+    """
+    from bayeskit.diagnostics import to_json
+
+    out = check_out_dir(out, force=force)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        summary = fit.summary()
+        summary.to_csv(tmp / "summary.csv", float_format="%.10g")
+        fit.data.table.to_csv(tmp / "data.csv", index=fit.data.table.index.name is not None)
+        fit.idata.to_netcdf(tmp / "posterior.nc", engine="h5netcdf")
+        diag = (
+            to_json(fit.checks)
+            if fit.checks
+            else {"verdict": "pass", "checks": [], "note": "exact engine: no sampling"}
+        )
+        _write_json(tmp / "diagnostics.json", diag)
+        hashes = fit.data.table.attrs.get("sha256", {})
+        _write_json(
+            tmp / "manifest.json",
+            manifest(fit, spec=spec, data_hashes=hashes, command=command or sys.argv),
+        )
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(
+        json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n", encoding="utf-8"
+    )
+
+
+def _jsonable(value):
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def _replace_dir(new: Path, out: Path) -> None:
+    """Move ``new`` to ``out``; an existing ``out`` is swapped out first and removed after."""
+    if not out.exists():
+        os.replace(new, out)
+        return
+    old = out.with_name(f".{out.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(out, old)
+    try:
+        os.replace(new, out)
+    except BaseException:
+        os.replace(old, out)  # put the previous results back
+        raise
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,181 @@
+"""Analysis specs: a TOML file that says what to fit, validated on load.
+
+A spec names its data, outcome, model, covariates, priors and sampler settings (see
+``models/README.md``). Unknown keys and wrong values are errors naming the key. TOML is
+data: nothing in a spec is executed (prior strings and formulas are parsed, not
+evaluated).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bayeskit.errors import UserError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSpec(_Section):
+    """``[data]``: which files, outcome and timepoint, and how to compute effect sizes."""
+
+    files: list[str] = Field(min_length=1)
+    outcome: str | None = None
+    timepoint: str | None = None
+    measure: str | None = None
+    add: float = 0.5
+    to: Literal["only0", "all", "if0all", "none"] = "only0"
+    drop00: bool = False
+    ri: float = Field(0.5, ge=-1, le=1)
+    sd_change: float | None = Field(None, gt=0)
+
+
+class ModelSpec(_Section):
+    """``[model]``: the family, pooling, covariates and structure."""
+
+    family: str = "normal-normal"
+    pooling: Literal["partial", "none", "full"] = "partial"
+    parametrization: Literal["auto", "noncentered", "centered"] = "auto"
+    covariates: str | list[str] | None = None
+    baseline: Literal["fixed", "random"] = "fixed"
+    baseline_risk: float | None = Field(None, gt=0, lt=1)
+
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, value: str) -> str:
+        from bayeskit.models import FAMILIES
+
+        key = value.strip().lower().replace("_", "-")
+        if key not in FAMILIES:
+            raise ValueError(f"unknown model family; choose one of {', '.join(FAMILIES)}")
+        return key
+
+
+class SamplerSpec(_Section):
+    """``[sampler]``: how to compute the posterior."""
+
+    method: Literal["mcmc", "exact"] = "mcmc"
+    draws: int = Field(1000, ge=1)
+    tune: int = Field(1000, ge=0)
+    chains: int = Field(4, ge=1)
+    seed: int | None = Field(None, ge=0)
+    sampler: Literal["nutpie", "pymc"] = "nutpie"
+    target_accept: float = Field(0.9, ge=0.5, lt=1)
+
+
+class Spec(_Section):
+    """A whole analysis spec."""
+
+    name: str = "analysis"
+    description: str = ""
+    data: DataSpec
+    model: ModelSpec = ModelSpec()
+    priors: dict[str, str] = {}
+    sampler: SamplerSpec = SamplerSpec()
+    base_dir: str = Field(".", exclude=True)
+
+    @field_validator("priors")
+    @classmethod
+    def _parse_priors(cls, value: dict[str, str]) -> dict[str, str]:
+        from bayeskit.priors import parse_prior
+
+        try:
+            return {
+                k: str(
+                    parse_prior(
+                        v,
+                        allow_flat=k in ("mu", "beta"),
+                        positive=k in ("tau", "baseline_sd"),
+                        what=f"priors.{k}",
+                    )
+                )
+                for k, v in value.items()
+            }
+        except UserError as err:  # reported with the spec's other problems
+            raise ValueError(str(err)) from None
+
+    def data_files(self) -> list[Path]:
+        """Return the data files, resolved against the spec's folder, then the bundled data."""
+        from bayeskit._resources import data_dir
+
+        out = []
+        for name in self.data.files:
+            path = Path(name)
+            if not path.is_absolute():
+                path = Path(self.base_dir) / path
+            if not path.exists() and (data_dir() / Path(name).name).exists():
+                path = data_dir() / Path(name).name
+            out.append(path)
+        return out
+
+    def fit_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`bayeskit.fit` that this spec stands for."""
+        d, m, s = self.data, self.model, self.sampler
+        effect_options = {
+            "add": d.add,
+            "to": d.to,
+            "drop00": d.drop00,
+            "ri": d.ri,
+            "sd_change": d.sd_change,
+        }
+        return {
+            "model": m.family, "measure": d.measure, "outcome": d.outcome,
+            "timepoint": d.timepoint, "covariates": m.covariates, "priors": dict(self.priors),
+            "pooling": m.pooling, "parametrization": m.parametrization, "baseline": m.baseline,
+            "baseline_risk": m.baseline_risk, "method": s.method, "draws": s.draws,
+            "tune": s.tune, "chains": s.chains, "seed": s.seed, "sampler": s.sampler,
+            "target_accept": s.target_accept, "effect_options": effect_options,
+        }  # fmt: skip
+
+    def to_toml_dict(self) -> dict[str, Any]:
+        """Return the spec as plain data (for the run manifest)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate a spec file.
+
+    Examples
+    --------
+    >>> from bayeskit._resources import models_dir
+    >>> spec = load_spec(models_dir() / "eight_schools.toml")
+    >>> spec.model.family, spec.data_files()[0].name
+    ('normal-normal', 'eight_schools.csv')
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such spec file")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as err:
+        raise UserError(f"{path}: not valid TOML: {err}") from None
+    return spec_from_dict(raw, source=str(path), base_dir=path.parent)
+
+
+def spec_from_dict(raw: dict, *, source: str = "(spec)", base_dir: str | Path = ".") -> Spec:
+    """Validate a spec given as a dict (a parsed TOML file, or built from CLI flags)."""
+    try:
+        return Spec.model_validate({**raw, "base_dir": str(base_dir)})
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+            msg = e["msg"].removeprefix("Value error, ")
+            if e["type"] == "extra_forbidden":
+                msg = "unknown key (check its spelling; see models/README.md)"
+            elif e["type"] == "missing":
+                msg = "required key is missing"
+            lines.append(f"  - key '{key}': {msg}")
+        raise UserError(
+            f"{source}: the spec has {len(lines)} problem"
+            f"{'s' if len(lines) != 1 else ''}:\n" + "\n".join(lines)
+        ) from None
+    except UserError as err:  # a prior string that does not parse
+        raise UserError(f"{source}: {err}") from None
