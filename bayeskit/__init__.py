@@ -28,6 +28,7 @@ _EXPORTS = {
     "fit": "bayeskit.fitting",
     "Fit": "bayeskit.fitting",
     "summarize": "bayeskit.summary",
+    "predict": "bayeskit.questions",
     "load_spec": "bayeskit.spec",
     "get_family": "bayeskit.models",
     "parse_prior": "bayeskit.priors",

@@ -100,6 +100,8 @@ def fit(
     target_accept: float = 0.9,
     progress: bool = False,
     effect_options: Mapping[str, Any] | None = None,
+    model_options: Mapping[str, Any] | None = None,
+    exclude: Sequence[str] = (),
 ) -> Fit:
     """Fit a Bayesian meta-analysis.
 
@@ -131,6 +133,13 @@ def fit(
         Sampler settings; ``seed`` None picks one and records it.
     effect_options : dict, optional
         Passed to :func:`bayeskit.effects` (``add``, ``to``, ``ri``, ``sd_change``, ...).
+    exclude : list of str
+        Studies to leave out (leave-one-study-out sensitivity, switching evidence off).
+    model_options : dict, optional
+        Family-specific settings; for ``exposure-response``: ``scale`` (``"logit"`` or
+        ``"smd"``), ``form``, ``sessions``, ``exposure_ref``, ``route_effect``,
+        ``bias_sd``, ``design_weight``, ``borrowing``, ``designs``, ``outcome_sd``
+        (see :mod:`bayeskit.models.exposure`).
 
     Returns
     -------
@@ -162,6 +171,30 @@ def fit(
         raise UserError(f"target_accept must lie in [0.5, 1) (got {target_accept})")
     seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else int(seed)
 
+    model_options = dict(model_options or {})
+    if exclude:
+        data = _without(data, exclude)
+    if fam.data == "exposure":
+        return _fit_exposure(
+            fam,
+            data,
+            outcome,
+            timepoint,
+            priors,
+            model_options,
+            effect_options or {},
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            sampler=sampler,
+            target_accept=target_accept,
+            progress=progress,
+        )
+    if isinstance(data, list) and all(isinstance(t, pd.DataFrame) for t in data):
+        attrs = data[0].attrs
+        data = pd.concat(data, ignore_index=True)
+        data.attrs = attrs
     evidence = data if isinstance(data, pd.DataFrame) else load_evidence(data)
     prepared = _prepare(
         fam, evidence, measure, outcome, timepoint, covariates, effect_options or {}
@@ -267,6 +300,103 @@ def sample(
     return idata
 
 
+EXPOSURE_PRIORS = {
+    "beta_dose": "Normal(0, 0.5)",  # log-OR (or SMD) per doubling: a large effect is 1 SD
+    "indication_sd": "HalfNormal(0.25)",  # moderate borrowing between indications
+    "emax": "Normal(0, 2)",
+    "ed50": "LogNormal(0, 1)",  # mg/kg of systemic exposure; median 1, 95% in 0.14-7
+    "beta_sessions": "Normal(0, 0.5)",
+    "route_sd": "HalfNormal(0.25)",
+    "tau": "HalfNormal(0.5)",  # Roever et al. 2021
+    "bias": "Normal(0, 0.5)",  # mean bias of a non-randomised design, log-OR or SMD
+    "baseline": "Normal(0, 2)",  # logit of the outcome without ketamine
+    "baseline_sd": "HalfNormal(1)",
+}
+EXPOSURE_OPTIONS = (
+    "scale",
+    "form",
+    "sessions",
+    "exposure_ref",
+    "route_effect",
+    "bias_sd",
+    "design_weight",
+    "borrowing",
+    "designs",
+    "outcome_sd",
+)
+
+
+def _fit_exposure(fam, data, outcome, timepoint, priors, options, effect_options, **sampling):
+    from bayeskit.evidence import load_evidence, load_routes
+    from bayeskit.models.exposure import exposure_data
+    from bayeskit.models.exposure_data import gather
+    from bayeskit.priors import parse_prior
+
+    unknown = sorted(set(options) - set(EXPOSURE_OPTIONS))
+    if unknown:
+        raise UserError(
+            f"unknown exposure-response option {unknown[0]!r}; options: "
+            f"{', '.join(EXPOSURE_OPTIONS)}"
+        )
+    if isinstance(data, pd.DataFrame):
+        tables = [data]
+    elif isinstance(data, list) and all(isinstance(t, pd.DataFrame) for t in data):
+        tables = data
+    else:
+        paths = [data] if isinstance(data, (str, Path)) else list(data)
+        tables = [load_evidence(p) for p in paths]
+    scale = options.pop("scale", "logit")
+    if scale not in ("logit", "smd"):
+        raise UserError(f"scale must be 'logit' (binary outcomes) or 'smd' (got {scale!r})")
+    arms, contrasts = gather(
+        tables,
+        scale=scale,
+        outcomes=outcome,
+        timepoint=timepoint,
+        outcome_sd=options.pop("outcome_sd", None),
+        sd_change=effect_options.get("sd_change"),
+    )
+    prepared = exposure_data(
+        arms, contrasts, routes=load_routes(), scale=scale, designs=options.pop("designs", None)
+    )
+    prepared.table.attrs["sha256"] = {
+        f: h for t in tables for f, h in t.attrs.get("sha256", {}).items()
+    }
+    given = dict(priors or {})
+    bad = sorted(set(given) - set(fam.prior_names))
+    if bad:
+        raise UserError(
+            f"model {fam.name} has no prior called {bad[0]!r}; its priors: "
+            f"{', '.join(fam.prior_names)}"
+        )
+    chosen = {
+        k: parse_prior(
+            given.get(k, v),
+            positive=k.endswith("_sd") or k == "tau" or k == "ed50",
+            what=f"prior for {k}",
+        )
+        for k, v in EXPOSURE_PRIORS.items()
+    }
+    options.setdefault("form", "loglinear")
+    options.setdefault("sessions", "multiplier")
+    options.setdefault("exposure_ref", 0.1)
+    model = fam.build(prepared, chosen, **options)
+    settings = {"method": "mcmc", "scale": scale, **options, **sampling}
+    idata = sample(
+        model,
+        draws=sampling["draws"],
+        tune=sampling["tune"],
+        chains=sampling["chains"],
+        seed=sampling["seed"],
+        sampler=sampling["sampler"],
+        target_accept=sampling["target_accept"],
+        progress=sampling["progress"],
+    )
+    from bayeskit.diagnostics import diagnose
+
+    return Fit(idata, model, fam.name, "mcmc", prepared, chosen, settings, checks=diagnose(idata))
+
+
 def resolve_priors(fam, prepared, given: Mapping[str, Any] | None) -> dict:
     """Return the family's default priors, overridden by those given (text or Prior)."""
     from bayeskit.priors import default_priors, parse_prior
@@ -296,6 +426,36 @@ def resolve_priors(fam, prepared, given: Mapping[str, Any] | None) -> dict:
             what=f"prior for {name}",
         )
     return chosen
+
+
+def _without(data, exclude: Sequence[str]):
+    """Return the data with the named studies' rows removed (each file keeps its attrs)."""
+    from bayeskit.evidence import load_evidence
+
+    if isinstance(data, pd.DataFrame):
+        tables = [data]
+    elif isinstance(data, list) and all(isinstance(t, pd.DataFrame) for t in data):
+        tables = data
+    else:
+        paths = [data] if isinstance(data, (str, Path)) else list(data)
+        tables = []
+        for p in paths:  # one table per file: files may differ in shape
+            tables.append(load_evidence(p))
+    known = {str(s) for t in tables for s in t["study"]}
+    missing = sorted(set(exclude) - known)
+    if missing:
+        raise UserError(f"cannot leave out {missing[0]!r}: no such study in the data")
+    out = []
+    for t in tables:
+        kept = t[~t["study"].astype(str).isin(exclude)].copy()
+        kept.attrs = dict(t.attrs)
+        if len(kept):
+            out.append(kept)
+    if not out:
+        raise UserError("leaving those studies out leaves no data")
+    if len(out) == 1:
+        return out[0]
+    return out
 
 
 def _prepare(fam, evidence, measure, outcome, timepoint, covariates, effect_options):

@@ -86,6 +86,8 @@ def write_run(
     spec: dict | None = None,
     force: bool = False,
     command: list[str] | None = None,
+    summary=None,
+    tables: dict | None = None,
 ) -> Path:
     """Write a fit's run directory atomically.
 
@@ -96,14 +98,20 @@ def write_run(
         The run directory to create (replaced only with ``force``).
     spec : dict, optional
         The spec the fit came from, recorded in the manifest.
+    summary : DataFrame, optional
+        The summary to write (default ``fit.summary()``), e.g. with question rows added.
+    tables : dict of DataFrame, optional
+        Further tables to write as ``<name>.csv`` (questions, borrowing, ...).
     """
     from bayeskit.diagnostics import to_json
 
     out = check_out_dir(out, force=force)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        summary = fit.summary()
+        summary = fit.summary() if summary is None else summary
         summary.to_csv(tmp / "summary.csv", float_format="%.10g")
+        for name, table in (tables or {}).items():
+            table.to_csv(tmp / f"{name}.csv", float_format="%.10g")
         fit.data.table.to_csv(tmp / "data.csv", index=fit.data.table.index.name is not None)
         fit.idata.to_netcdf(tmp / "posterior.nc", engine="h5netcdf")
         diag = (
@@ -117,7 +125,7 @@ def write_run(
             tmp / "manifest.json",
             manifest(fit, spec=spec, data_hashes=hashes, command=command or sys.argv),
         )
-        _replace_dir(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -136,7 +144,7 @@ def _jsonable(value):
     return str(value)
 
 
-def _replace_dir(new: Path, out: Path) -> None:
+def replace_dir(new: Path, out: Path) -> None:
     """Move ``new`` to ``out``; an existing ``out`` is swapped out first and removed after."""
     if not out.exists():
         os.replace(new, out)

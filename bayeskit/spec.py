@@ -25,8 +25,9 @@ class DataSpec(_Section):
     """``[data]``: which files, outcome and timepoint, and how to compute effect sizes."""
 
     files: list[str] = Field(min_length=1)
-    outcome: str | None = None
-    timepoint: str | None = None
+    outcome: str | list[str] | None = None
+    outcome_sd: dict[str, float] | None = None
+    timepoint: str | list[str] | None = None
     measure: str | None = None
     add: float = 0.5
     to: Literal["only0", "all", "if0all", "none"] = "only0"
@@ -44,6 +45,18 @@ class ModelSpec(_Section):
     covariates: str | list[str] | None = None
     baseline: Literal["fixed", "random"] = "fixed"
     baseline_risk: float | None = Field(None, gt=0, lt=1)
+    # exposure-response only (see bayeskit.models.exposure)
+    scale: Literal["logit", "smd"] | None = None
+    form: Literal["loglinear", "emax"] | None = None
+    sessions: Literal["multiplier", "term", "ignore"] | None = None
+    exposure_ref: float | None = Field(None, gt=0)
+    route_effect: bool | None = None
+    borrowing: bool | None = None
+    designs: (
+        list[Literal["rct", "crossover_rct", "cohort", "case_series", "case_report"]] | None
+    ) = None
+    bias_sd: dict[str, float] | None = None
+    design_weight: dict[str, float] | None = None
 
     @field_validator("family")
     @classmethod
@@ -54,6 +67,32 @@ class ModelSpec(_Section):
         if key not in FAMILIES:
             raise ValueError(f"unknown model family; choose one of {', '.join(FAMILIES)}")
         return key
+
+
+class QuestionSpec(_Section):
+    """``[[questions]]``: a regimen whose expected effect the run reports."""
+
+    label: str
+    route: Literal["iv", "im", "sl", "oral", "intranasal"]
+    dose_mg_per_kg: float = Field(ge=0)
+    sessions: float = Field(1, ge=1)
+    indication: str | None = None
+    threshold: float = 0.10
+
+
+class ReportSpec(_Section):
+    """``[report]``: how effects are stated."""
+
+    better: Literal["higher", "lower"] = "higher"
+    scales: dict[str, float] = {}
+
+
+class SensitivitySpec(_Section):
+    """``[sensitivity]``: what ``bayeskit sensitivity`` varies."""
+
+    priors: list[dict[str, str]] = []
+    leave_one_out: bool = True
+    headline: list[str] = []
 
 
 class SamplerSpec(_Section):
@@ -77,6 +116,9 @@ class Spec(_Section):
     model: ModelSpec = ModelSpec()
     priors: dict[str, str] = {}
     sampler: SamplerSpec = SamplerSpec()
+    questions: list[QuestionSpec] = []
+    report: ReportSpec = ReportSpec()
+    sensitivity: SensitivitySpec = SensitivitySpec()
     base_dir: str = Field(".", exclude=True)
 
     @field_validator("priors")
@@ -123,6 +165,17 @@ class Spec(_Section):
             "ri": d.ri,
             "sd_change": d.sd_change,
         }
+        exposure = {k: getattr(m, k) for k in ("scale", "form", "sessions", "exposure_ref",
+                                               "route_effect", "borrowing", "designs",
+                                               "bias_sd", "design_weight")
+                    if getattr(m, k) is not None}  # fmt: skip
+        if d.outcome_sd is not None:
+            exposure["outcome_sd"] = d.outcome_sd
+        if exposure and m.family != "exposure-response":
+            raise UserError(
+                f"model options {', '.join(sorted(exposure))} apply to the "
+                f"exposure-response family, not {m.family}"
+            )
         return {
             "model": m.family, "measure": d.measure, "outcome": d.outcome,
             "timepoint": d.timepoint, "covariates": m.covariates, "priors": dict(self.priors),
@@ -130,6 +183,7 @@ class Spec(_Section):
             "baseline_risk": m.baseline_risk, "method": s.method, "draws": s.draws,
             "tune": s.tune, "chains": s.chains, "seed": s.seed, "sampler": s.sampler,
             "target_accept": s.target_accept, "effect_options": effect_options,
+            "model_options": exposure,
         }  # fmt: skip
 
     def to_toml_dict(self) -> dict[str, Any]:

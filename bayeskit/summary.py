@@ -14,7 +14,8 @@ COLUMNS = ["mean", "sd", "q2.5", "q50", "q97.5"]
 MCMC_COLUMNS = [*COLUMNS, "mcse_mean", "ess_bulk", "ess_tail", "r_hat"]
 ORDER = ("mu", "beta", "tau", "theta", "theta_new")
 HIDDEN_SUFFIXES = ("_z",)
-HIDDEN = {"alpha", "alpha_mu", "alpha_sigma"}
+HIDDEN = {"alpha", "alpha_sigma", "delta_z", "bias_z", "alpha_z", "beta_dose_z", "emax_z"}
+HIDDEN_PREFIXES = ("_", "bioavailability_")
 
 
 def summary_variables(posterior) -> list[str]:
@@ -22,7 +23,7 @@ def summary_variables(posterior) -> list[str]:
     names = [
         v
         for v in posterior.data_vars
-        if v not in HIDDEN and not v.endswith(HIDDEN_SUFFIXES) and not v.startswith("_")
+        if v not in HIDDEN and not v.endswith(HIDDEN_SUFFIXES) and not v.startswith(HIDDEN_PREFIXES)
     ]
     first = [v for v in ORDER if v in names]
     return first + [v for v in names if v not in first]
@@ -69,12 +70,19 @@ def summarize(idata, *, var_names: list[str] | None = None, mcmc: bool = True) -
         "q97.5": post.quantile(0.975, ("chain", "draw")).drop_vars("quantile"),
     }
     if mcmc:
-        stats |= {
-            "mcse_mean": arviz_stats.mcse(post, method="mean"),
-            "ess_bulk": arviz_stats.ess(post, method="bulk"),
-            "ess_tail": arviz_stats.ess(post, method="tail"),
-            "r_hat": arviz_stats.rhat(post),
-        }
+        import warnings
+
+        # a constant component (IV bioavailability, the zero bias of a randomised study)
+        # has no between- or within-chain variance: ArviZ divides 0 by 0 and reports NaN,
+        # which is the right answer, so its RuntimeWarning is not news
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            stats |= {
+                "mcse_mean": arviz_stats.mcse(post, method="mean"),
+                "ess_bulk": arviz_stats.ess(post, method="bulk"),
+                "ess_tail": arviz_stats.ess(post, method="tail"),
+                "r_hat": arviz_stats.rhat(post),
+            }
     rows = {}
     for name in names:
         for label, index in _components(post[name]):

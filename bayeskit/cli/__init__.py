@@ -174,7 +174,7 @@ def effects(
 
 
 @app.command(
-    epilog="Examples: bayeskit fit models/eight_schools.toml --out runs/schools  |  "
+    epilog="Example: bayeskit fit models/eight_schools.toml --out runs/schools  |  "
     "bayeskit fit --data data/eight_schools.csv --model normal-normal --prior 'mu=Normal(0, 5)' "
     "--prior 'tau=HalfCauchy(5)' --method exact --out runs/exact"
 )
@@ -291,10 +291,26 @@ def fit(
 
     result = run_fit(the_spec.data_files(), **the_spec.fit_kwargs())
     summary = result.summary()
+    tables = {}
+    if the_spec.questions and result.family == "exposure-response":
+        from bayeskit.questions import answer_questions
+
+        tables["questions"] = answer_questions(result, the_spec)
+        summary = _with_questions(summary, tables["questions"])
+    if (
+        result.family == "exposure-response"
+        and the_spec.model.borrowing
+        and (len(result.data.indication) > 1)
+    ):
+        from bayeskit.questions import borrowing_table
+
+        tables["borrowing"] = borrowing_table(result, the_spec)
     if out is not None:
         from bayeskit.rundir import write_run
 
-        write_run(result, out, spec=the_spec.to_toml_dict(), force=force)
+        write_run(
+            result, out, spec=the_spec.to_toml_dict(), force=force, summary=summary, tables=tables
+        )
     if json_out:
         payload = {
             "verdict": result.verdict,
@@ -315,6 +331,66 @@ def fit(
             typer.echo(f"wrote {out}")
     if strict and result.verdict == "fail":
         raise typer.Exit(EXIT_FAILED_DIAGNOSTICS)
+
+
+def _with_questions(summary, questions):
+    """Summary rows for each question's answers, named ``question[<label>].<quantity>``."""
+    import pandas as pd
+
+    rows = questions.reset_index()
+    rows.index = [f"question[{r.question}].{r.quantity}" for r in rows.itertuples()]
+    rows = rows.drop(columns=["question", "quantity"])
+    rows.index.name = "parameter"
+    return pd.concat([summary, rows])
+
+
+@app.command(epilog="Example: bayeskit sensitivity models/oud_abstinence.toml --out runs/oud-sens")
+@_user_errors
+def sensitivity(
+    spec: Annotated[
+        Path,
+        typer.Argument(
+            help="An analysis spec (TOML) with a [sensitivity] section.", show_default=False
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Folder to write sensitivity.csv, .png and psense.csv into.")
+    ],
+    force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+    quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
+) -> None:
+    """Refit under the spec's alternative priors and leaving out each study in turn."""
+    import shutil
+    import tempfile
+
+    from rich.console import Console
+
+    from bayeskit.rundir import check_out_dir, replace_dir
+    from bayeskit.sensitivity import plot
+    from bayeskit.sensitivity import sensitivity as run
+    from bayeskit.spec import load_spec
+
+    the_spec = load_spec(spec)
+    out = check_out_dir(out, force=force)
+    console = Console(stderr=True, quiet=quiet)
+    with console.status("refitting") as status:
+        result = run(the_spec, progress=lambda label: status.update(f"refitting: {label}"))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        result["table"].to_csv(tmp / "sensitivity.csv", index=False, float_format="%.10g")
+        plot(result["table"], tmp / "sensitivity.png")
+        if result["psense"] is not None:
+            result["psense"].to_csv(tmp / "psense.csv", float_format="%.10g")
+        replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if not quiet:
+        table = result["table"].set_index("scenario")
+        _print_table(
+            table, "sensitivity", columns=["parameter", "mean", "q2.5", "q97.5", "shift_sd"]
+        )
+        typer.echo(f"wrote {out}")
 
 
 def _print_table(table, title: str, columns: list[str] | None = None) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bayeskit.errors import UserError
-from bayeskit.models import binomial_normal, normal_arm, normal_normal
+from bayeskit.models import binomial_normal, exposure, normal_arm, normal_normal
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,10 @@ FAMILIES = {
         Family("normal-arm", normal_arm.build, "arm", "continuous",
                ("mu", "tau", "beta", "baseline"),
                "arm-level means and SDs of a continuous outcome"),
+        Family("exposure-response", exposure.build, "exposure", None,
+               ("beta_dose", "indication_sd", "emax", "ed50", "beta_sessions", "route_sd",
+                "tau", "bias", "baseline", "baseline_sd"),
+               "dose and route response across designs and indications (arms and contrasts)"),
     ]
 }  # fmt: skip
 BUILDERS = {name: f.build for name, f in FAMILIES.items()}

@@ -92,7 +92,7 @@ def test_effects_on_broken_table_names_row_and_column(write_csv):
     assert "row 2, column 'events'" in result.output
 
 
-@pytest.mark.parametrize("command", ["validate", "effects"])
+@pytest.mark.parametrize("command", ["validate", "effects", "fit", "sensitivity"])
 def test_help_shows_an_example(command):
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0

@@ -1,0 +1,118 @@
+"""Gathering the exposure-response model's data from several evidence files.
+
+Arm-level binary tables give arms; study-level tables give published contrasts; for
+continuous outcomes, two-arm studies give standardised mean differences and single-patient
+pre/post reports give a change standardised by an assumed outcome SD (stated in the spec).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from bayeskit.errors import UserError
+from bayeskit.measures import effects
+
+
+def _as_list(value) -> list[str] | None:
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
+
+
+def gather(
+    tables: Sequence[pd.DataFrame],
+    *,
+    scale: str,
+    outcomes: str | Sequence[str] | None,
+    timepoint: str | Sequence[str] | None,
+    outcome_sd: Mapping[str, float] | None = None,
+    sd_change: float | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (binary arms, contrasts) for the exposure-response model.
+
+    ``outcomes`` lists the outcome names that measure the same construct, in order of
+    preference: a study reporting several contributes only its first (so one study is
+    never counted twice).
+    """
+    wanted = _as_list(outcomes)
+    timepoints = _as_list(timepoint)
+    outcome_sd = dict(outcome_sd or {})
+    arms, contrasts = [], []
+    for table in tables:
+        if table.attrs.get("shape") == "study":
+            c = table.copy()
+            if wanted is not None and "outcome" in c:
+                c = c[c["outcome"].isin(wanted)]
+            if timepoints is not None and "timepoint" in c:
+                c = c[c["timepoint"].isin(timepoints)]
+            if "sei" not in c:
+                c["sei"] = np.sqrt(c["vi"])
+            contrasts.append(c)
+            continue
+        t = table.copy()
+        if wanted is not None:
+            t = t[t["outcome"].isin(wanted)]
+        if timepoints is not None and "timepoint" in t:
+            t = t[t["timepoint"].isin(timepoints)]
+        if t.empty:
+            continue
+        t = _first_outcome_per_study(t, wanted)
+        binary = t["events"].notna() if "events" in t else pd.Series(False, index=t.index)
+        if scale == "logit":
+            arms.append(t[binary])
+        else:
+            contrasts += _continuous_contrasts(t[~binary], outcome_sd, sd_change)
+    arms_df = pd.concat(arms, ignore_index=True) if arms else pd.DataFrame()
+    con_df = pd.concat(contrasts, ignore_index=True) if contrasts else pd.DataFrame()
+    if len(arms_df) and "timepoint" in arms_df and timepoint is None:
+        several = arms_df.groupby("study")["timepoint"].nunique()
+        if (several > 1).any():
+            raise UserError(
+                f"study {several[several > 1].index[0]} reports several "
+                "timepoints; choose one (timepoint in the spec)"
+            )
+    return arms_df, con_df
+
+
+def _first_outcome_per_study(t: pd.DataFrame, wanted: list[str] | None) -> pd.DataFrame:
+    if wanted is None:
+        return t
+    rank = t["outcome"].map({o: i for i, o in enumerate(wanted)})
+    best = rank.groupby(t["study"]).transform("min")
+    return t[rank == best]
+
+
+def _continuous_contrasts(t, outcome_sd, sd_change) -> list[pd.DataFrame]:
+    out = []
+    for (study, outcome), grp in t.groupby(["study", "outcome"], sort=False):
+        if len(grp) >= 2:
+            es = effects(grp, "SMD")
+            es = es.rename(columns={"control_treatment": "control_treatment"})
+            out.append(es.reset_index())
+            continue
+        arm = grp.iloc[0]
+        if pd.isna(arm.get("baseline_mean")):
+            continue
+        if outcome not in outcome_sd:
+            raise UserError(
+                f"{study}: a single-arm pre/post {outcome!r} needs an assumed SD "
+                f"of {outcome!r} to be put on the SMD scale (data.outcome_sd)"
+            )
+        scale = float(outcome_sd[outcome])
+        n = float(arm["n"])
+        if pd.notna(arm.get("sd")) and pd.notna(arm.get("baseline_sd")):
+            var = arm["sd"] ** 2 + arm["baseline_sd"] ** 2 - arm["sd"] * arm["baseline_sd"]
+            se = np.sqrt(var / n)
+        else:
+            se = (sd_change if sd_change is not None else scale) / np.sqrt(n)
+        row = arm.to_dict() | {
+            "yi": (arm["mean"] - arm["baseline_mean"]) / scale,
+            "sei": se / scale,
+            "control_dose_mg_per_kg": 0.0,
+            "control_sessions": 0.0,
+        }
+        out.append(pd.DataFrame([row]))
+    return out

@@ -1,0 +1,194 @@
+"""Answers to a clinician's questions from an exposure-response fit.
+
+:func:`predict` turns posterior draws into the effect of a chosen dose, route and number
+of sessions: the exposure, the effect against no ketamine, and for binary outcomes the
+probability of the outcome with and without ketamine, their difference and the posterior
+probability that the gain reaches a threshold.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayeskit.errors import UserError
+
+QUANTILES = (0.025, 0.5, 0.975)
+
+
+def effect_draws(
+    fit, *, route: str, dose_mg_per_kg: float, sessions: float = 1, indication: str | None = None
+) -> xr.Dataset:
+    """Posterior draws of exposure and effect (vs no drug) for one regimen.
+
+    Returns a Dataset with ``exposure`` (systemic mg/kg) and ``effect`` (log odds ratio or
+    SMD against no ketamine), dims ``(chain, draw)``.
+    """
+    if fit.family != "exposure-response":
+        raise UserError("predict needs an exposure-response fit (model exposure-response)")
+    post = fit.idata["posterior"].to_dataset()
+    routes = list(post["bioavailability"]["route"].values)
+    if route not in routes:
+        raise UserError(
+            f"route {route!r} is not in this fit; its routes: {', '.join(routes)} "
+            "(add the route to the route table)"
+        )
+    if dose_mg_per_kg < 0 or sessions < 1:
+        raise UserError("dose_mg_per_kg must be at least 0 and sessions at least 1")
+    indications = list(post["indication"].values)
+    if indication is None:
+        if len(indications) > 1:
+            raise UserError(f"choose an indication: {', '.join(indications)}")
+        indication = indications[0]
+    elif indication not in indications:
+        raise UserError(f"indication {indication!r} is not in this fit: {', '.join(indications)}")
+    s = fit.settings
+    F = post["bioavailability"].sel(route=route)
+    mult = sessions if s["sessions"] == "multiplier" else 1.0
+    E = dose_mg_per_kg * F * mult
+    if s["form"] == "loglinear":
+        eff = post["beta_dose"].sel(indication=indication) * np.log2(1 + E / s["exposure_ref"])
+    else:
+        eff = post["emax"].sel(indication=indication) * E / (post["ed50"] + E)
+    if dose_mg_per_kg > 0:
+        if "beta_sessions" in post:
+            eff = eff + post["beta_sessions"] * np.log2(sessions)
+        if "route_effect" in post:
+            eff = eff + post["route_effect"].sel(route=route)
+    out = xr.Dataset({"exposure": E, "effect": eff})
+    if "alpha_mu" in post:
+        base = post["alpha_mu"].sel(indication=indication)
+        p0 = 1 / (1 + np.exp(-base))
+        p1 = 1 / (1 + np.exp(-(base + eff)))
+        out = out.assign(p_without=p0, p_with=p1, difference=p1 - p0)
+    return out.drop_vars([c for c in out.coords if c not in ("chain", "draw")])
+
+
+def predict(
+    fit,
+    *,
+    route: str,
+    dose_mg_per_kg: float,
+    sessions: float = 1,
+    indication: str | None = None,
+    threshold: float = 0.10,
+    scales: dict[str, float] | None = None,
+    better: str = "higher",
+) -> pd.DataFrame:
+    """Summarise what a regimen is expected to do, with posterior uncertainty.
+
+    Parameters
+    ----------
+    fit : Fit
+        An ``exposure-response`` fit.
+    route, dose_mg_per_kg, sessions
+        The regimen (dose per session; sessions multiply exposure or enter as their own
+        term, as the fit's spec said).
+    indication : str, optional
+        Needed when the fit pools several indications.
+    threshold : float
+        For binary outcomes: the gain in probability asked about (0.10 = 10 percentage
+        points).
+    scales : dict, optional
+        For SMD fits: natural-scale SDs, e.g. ``{"COWS points": 4, "mmHg": 12.4}``; the
+        effect is also reported as ``effect x SD`` in each unit.
+    better : {"higher", "lower"}
+        Which direction is benefit (abstinence: higher; withdrawal scores: lower).
+
+    Returns
+    -------
+    DataFrame
+        Rows ``exposure``, ``effect``, (``odds_ratio``, ``p_without``, ``p_with``,
+        ``difference``) or natural-scale effects; columns mean, sd, q2.5, q50, q97.5, and
+        ``prob`` holding P(benefit) on the effect row and P(difference >= threshold) on
+        the difference row.
+    """
+    if better not in ("higher", "lower"):
+        raise UserError("better must be 'higher' or 'lower'")
+    draws = effect_draws(
+        fit, route=route, dose_mg_per_kg=dose_mg_per_kg, sessions=sessions, indication=indication
+    )
+    sign = 1 if better == "higher" else -1
+    rows = {"exposure": draws["exposure"], "effect": draws["effect"]}
+    if "p_with" in draws:
+        rows |= {
+            "odds_ratio": np.exp(draws["effect"]),
+            "p_without": draws["p_without"],
+            "p_with": draws["p_with"],
+            "difference": draws["difference"],
+        }
+    for unit, sd in (scales or {}).items():
+        rows[f"effect_{unit}"] = draws["effect"] * sd
+    table = pd.DataFrame({name: _summary(da.values.ravel()) for name, da in rows.items()}).T
+    table["prob"] = np.nan
+    table.loc["effect", "prob"] = float(np.mean(sign * draws["effect"].values > 0))
+    if "difference" in rows:
+        table.loc["difference", "prob"] = float(
+            np.mean(sign * draws["difference"].values >= threshold)
+        )
+    table.index.name = "quantity"
+    table.attrs = {
+        "route": route,
+        "dose_mg_per_kg": dose_mg_per_kg,
+        "sessions": sessions,
+        "threshold": threshold,
+    }
+    return table
+
+
+def _summary(x: np.ndarray) -> dict[str, float]:
+    q = np.quantile(x, QUANTILES)
+    return {
+        "mean": float(x.mean()),
+        "sd": float(x.std(ddof=1)),
+        "q2.5": q[0],
+        "q50": q[1],
+        "q97.5": q[2],
+    }
+
+
+def answer_questions(fit, spec) -> pd.DataFrame:
+    """Answer every ``[[questions]]`` of a spec: one block of rows per regimen."""
+    blocks = []
+    for q in spec.questions:
+        table = predict(
+            fit,
+            route=q.route,
+            dose_mg_per_kg=q.dose_mg_per_kg,
+            sessions=q.sessions,
+            indication=q.indication,
+            threshold=q.threshold,
+            scales=spec.report.scales,
+            better=spec.report.better,
+        )
+        blocks.append(table.reset_index().assign(question=q.label))
+    out = pd.concat(blocks, ignore_index=True).set_index(["question", "quantity"])
+    return out
+
+
+def borrowing_table(fit, spec) -> pd.DataFrame:
+    """Each indication's slope with borrowing (this fit) and without (a refit).
+
+    Without borrowing every indication gets its own slope with the ``beta_dose`` prior;
+    the difference shows how much the other indications moved each estimate.
+    """
+    from bayeskit.fitting import fit as refit
+
+    kwargs = spec.fit_kwargs()
+    kwargs["model_options"] = kwargs["model_options"] | {"borrowing": False}
+    alone = refit(spec.data_files(), **kwargs)
+    rows = []
+    for label, f in (("with borrowing", fit), ("without borrowing", alone)):
+        s = f.summary()
+        for ind in f.data.indication:
+            name = f"beta_dose[{ind}]"
+            if name in s.index:
+                rows.append(
+                    {
+                        "indication": ind,
+                        "fit": label,
+                        **s.loc[name, ["mean", "sd", "q2.5", "q50", "q97.5"]],
+                    }
+                )
+    return pd.DataFrame(rows).set_index(["indication", "fit"])

@@ -1,0 +1,144 @@
+"""How much do the headline estimates move? Alternative priors and leave-one-study-out.
+
+:func:`sensitivity` refits a spec under each alternative prior set it lists and with
+each study left out in turn, and tabulates the headline parameters of every refit next
+to the main fit. Where the installed ArviZ offers it, power-scaling sensitivity
+(Kallioinen et al. 2024, Stat Comput 34:57) of the main fit is added: how much the
+posterior changes when the prior or the likelihood is raised to a power near 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bayeskit.errors import UserError
+
+
+def sensitivity(spec, *, headline: list[str] | None = None, progress=None) -> dict:
+    """Refit ``spec`` under its alternative priors and leave-one-study-out.
+
+    Parameters
+    ----------
+    spec : Spec
+        The analysis (its ``[sensitivity]`` section lists the alternatives).
+    headline : list of str, optional
+        Summary rows to track (default: the spec's ``sensitivity.headline``, else ``mu``
+        and ``tau``).
+    progress : callable, optional
+        Called with a short label before each refit.
+
+    Returns
+    -------
+    dict
+        ``table``: one row per (scenario, parameter) with mean, sd, q2.5, q97.5 and the
+        shift of the mean in units of the main fit's posterior SD; ``psense``: the
+        power-scaling table or None; ``main``: the main fit.
+    """
+    from bayeskit.fitting import fit
+
+    kwargs = spec.fit_kwargs()
+    files = spec.data_files()
+    headline = headline or list(spec.sensitivity.headline) or ["mu", "tau"]
+    scenarios = [("main", {}, ())]
+    for alt in spec.sensitivity.priors:
+        label = "prior: " + ", ".join(f"{k} = {v}" for k, v in alt.items())
+        scenarios.append((label, alt, ()))
+    main = None
+    rows = []
+    for label, priors, exclude in scenarios:
+        if progress:
+            progress(label)
+        f = fit(files, **(kwargs | {"priors": kwargs["priors"] | priors}), exclude=exclude)
+        if main is None:
+            main = f
+            if spec.sensitivity.leave_one_out:
+                for study in f.data.study:
+                    scenarios.append((f"without {study}", {}, (study,)))
+        rows += _headline_rows(label, f, headline)
+    table = pd.DataFrame(rows)
+    base = table[table["scenario"] == "main"].set_index("parameter")
+    table["shift_sd"] = [
+        (r.mean - base.loc[r.parameter, "mean"]) / base.loc[r.parameter, "sd"]
+        if r.parameter in base.index and base.loc[r.parameter, "sd"] > 0
+        else np.nan
+        for r in table.itertuples()
+    ]
+    return {"table": table, "psense": power_scaling(main), "main": main}
+
+
+def _headline_rows(label, f, headline):
+    s = f.summary()
+    missing = [h for h in headline if h not in s.index]
+    if missing and label == "main":
+        raise UserError(
+            f"headline parameter {missing[0]!r} is not in the fit; it has "
+            f"{', '.join(s.index[:12])}, ..."
+        )
+    return [
+        {"scenario": label, "parameter": h, **s.loc[h, ["mean", "sd", "q2.5", "q97.5"]]}
+        for h in headline
+        if h in s.index
+    ]
+
+
+def power_scaling(fit) -> pd.DataFrame | None:
+    """Power-scaling prior and likelihood sensitivity of the main fit, or None."""
+    try:
+        import pymc as pm
+        from arviz_stats import psense_summary
+    except ImportError:  # pragma: no cover - older ArviZ
+        return None
+    if fit.model is None or "log_likelihood" not in fit.idata.children:
+        return None
+    import warnings
+
+    idata = fit.idata.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            pm.compute_log_prior(idata, model=fit.model, progressbar=False)
+            table = psense_summary(idata)
+        except Exception:  # noqa: BLE001 - a diagnostic extra must not sink the run
+            return None
+    return table.to_dataframe() if hasattr(table, "to_dataframe") else pd.DataFrame(table)
+
+
+def plot(table: pd.DataFrame, path) -> None:
+    """Forest plot of each headline parameter across scenarios."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    params = list(dict.fromkeys(table["parameter"]))
+    scenarios = list(dict.fromkeys(table["scenario"]))
+    fig, axes = plt.subplots(
+        1,
+        len(params),
+        figsize=(4.5 * len(params), 0.45 * len(scenarios) + 1.5),
+        squeeze=False,
+        sharey=True,
+    )
+    for ax, p in zip(axes[0], params, strict=True):
+        sub = table[table["parameter"] == p].set_index("scenario").loc[scenarios]
+        y = np.arange(len(scenarios))[::-1]
+        ax.errorbar(
+            sub["mean"],
+            y,
+            xerr=[sub["mean"] - sub["q2.5"], sub["q97.5"] - sub["mean"]],
+            fmt="o",
+            color="#1f4e79",
+            ecolor="#7f9fbf",
+            capsize=2,
+        )
+        ax.axvline(sub.loc["main", "mean"], color="#999999", lw=0.8, ls="--")
+        ax.set_title(p, fontsize=10)
+        ax.set_yticks(y, scenarios, fontsize=8)
+    fig.suptitle(
+        "Headline estimates under alternative priors and leave-one-study-out (mean, 95% interval)",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

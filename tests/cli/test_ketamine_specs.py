@@ -1,0 +1,85 @@
+"""The bundled ketamine specs run from the CLI with clean diagnostics and answer the
+clinical questions (the acceptance check of the ketamine analyses)."""
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from bayeskit.cli import app
+from tests.conftest import ROOT
+
+runner = CliRunner()
+SPECS = ["oud_abstinence", "ow_withdrawal", "sud_abstinence"]
+
+
+@pytest.fixture(scope="module", params=SPECS)
+def run(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ketamine") / request.param
+    result = runner.invoke(
+        app,
+        [
+            "fit",
+            str(ROOT / "models" / f"{request.param}.toml"),
+            "--out",
+            str(out),
+            "--quiet",
+            "--strict",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return request.param, out
+
+
+def test_spec_runs_with_clean_sampling_diagnostics(run):
+    name, out = run
+    checks = {c["name"]: c for c in json.loads((out / "diagnostics.json").read_text())["checks"]}
+    assert checks["divergences"]["value"] == 0, name
+    assert checks["r_hat"]["value"] < 1.01, name
+    summary = pd.read_csv(out / "summary.csv", index_col="parameter")
+    assert summary.filter(like="beta_dose[", axis=0).shape[0] >= 1
+
+
+def test_run_directory_answers_the_questions(run):
+    name, out = run
+    questions = pd.read_csv(out / "questions.csv", index_col=["question", "quantity"])
+    summary = pd.read_csv(out / "summary.csv", index_col="parameter")
+    first = questions.index.get_level_values("question")[0]
+    assert f"question[{first}].effect" in summary.index
+    prob = questions.loc[(first, "effect"), "prob"]
+    assert 0 <= prob <= 1
+    if name == "oud_abstinence":
+        one = questions.loc[("2 mg/kg IM, 1 session", "p_with"), "mean"]
+        three = questions.loc[("2 mg/kg IM, 3 sessions", "p_with"), "mean"]
+        assert three > one  # more sessions, more exposure, under a rising dose response
+        assert 0 <= questions.loc[("2 mg/kg IM, 1 session", "difference"), "prob"] <= 1
+    if name == "ow_withdrawal":
+        assert ("0.5 mg/kg IV", "effect_COWS points") in questions.index
+        assert ("0.5 mg/kg IV", "effect_mmHg") in questions.index
+    if name == "sud_abstinence":
+        borrowing = pd.read_csv(out / "borrowing.csv", index_col=["indication", "fit"])
+        assert {("OUD", "with borrowing"), ("OUD", "without borrowing")} <= set(borrowing.index)
+
+
+def test_sensitivity_command_writes_table_and_plot(tmp_path):
+    spec = tmp_path / "small.toml"
+    text = (ROOT / "models" / "oud_abstinence.toml").read_text(encoding="utf-8")
+    text = text.replace("draws = 2000", "draws = 400").replace("tune = 2000", "tune = 600")
+    text = text.replace(
+        'files = ["../data/oud_abstinence.csv"]',
+        f'files = ["{(ROOT / "data" / "oud_abstinence.csv").as_posix()}"]',
+    )
+    spec.write_text(text, encoding="utf-8")
+    out = tmp_path / "sens"
+    result = runner.invoke(app, ["sensitivity", str(spec), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "sensitivity.csv")
+    scenarios = set(table["scenario"])
+    assert {"main", "without KRUPITSKY2002", "without KRUPITSKY2007"} <= scenarios
+    assert any(s.startswith("prior: beta_dose") for s in scenarios)
+    main = table[(table["scenario"] == "main") & (table["parameter"] == "beta_dose[OUD]")]
+    assert main["shift_sd"].iloc[0] == 0
+    assert (out / "sensitivity.png").stat().st_size > 10_000
+    again = runner.invoke(app, ["sensitivity", str(spec), "--out", str(out)])
+    assert again.exit_code == 2 and "--force" in again.output
