@@ -12,12 +12,6 @@ Public functions are imported lazily so that ``import bayeskit`` (and the CLI's
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("bayeskit")
-except PackageNotFoundError:  # running from a checkout without installing
-    __version__ = "0+unknown"
 
 _EXPORTS = {
     "load_evidence": "bayeskit.evidence",
@@ -43,6 +37,13 @@ __all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str):
+    if name == "__version__":  # importlib.metadata is slow to import: only when asked
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("bayeskit")
+        except PackageNotFoundError:  # running from a checkout without installing
+            return "0+unknown"
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'bayeskit' has no attribute {name!r}")

@@ -260,14 +260,7 @@ def fit(
                 "say what to fit: a spec file (bayeskit fit models/NAME.toml) or "
                 "--data FILE with --model"
             )
-        priors = {}
-        for text in prior or []:
-            name, sep, dist = text.partition("=")
-            if not sep or not name.strip():
-                raise UserError(
-                    f"--prior takes NAME=DIST, e.g. 'tau=HalfNormal(0.5)' (got {text!r})"
-                )
-            priors[name.strip()] = dist.strip()
+        priors = _parse_prior_flags(prior)
         covariates = covariate or None
         if covariates and len(covariates) == 1 and covariates[0].strip().startswith("~"):
             covariates = covariates[0]
@@ -289,7 +282,8 @@ def fit(
         check_out_dir(out, force=force)
     from bayeskit.fitting import fit as run_fit
 
-    result = run_fit(the_spec.data_files(), **the_spec.fit_kwargs())
+    show_progress = not quiet and not json_out and sys.stderr.isatty()
+    result = run_fit(the_spec.data_files(), **the_spec.fit_kwargs(), progress=show_progress)
     summary = result.summary()
     tables = {}
     if the_spec.questions and result.family == "exposure-response":
@@ -331,6 +325,111 @@ def fit(
             typer.echo(f"wrote {out}")
     if strict and result.verdict == "fail":
         raise typer.Exit(EXIT_FAILED_DIAGNOSTICS)
+
+
+teach_app = typer.Typer(help="Teaching demonstrations.", no_args_is_help=True)
+app.add_typer(teach_app, name="teach")
+
+
+@teach_app.command(
+    "pooling",
+    epilog="Example: bayeskit teach pooling  |  bayeskit teach "
+    "pooling --data data/oud_abstinence.csv --measure OR --timepoint '12 months'",
+)
+@_user_errors
+def teach_pooling(
+    data: Annotated[
+        Path | None, typer.Option(help="Evidence table; eight schools by default.")
+    ] = None,
+    measure: Annotated[
+        str | None, typer.Option(help="Effect measure for arm-level tables.")
+    ] = None,
+    outcome: Annotated[str | None, typer.Option(help="Outcome to use.")] = None,
+    timepoint: Annotated[str | None, typer.Option(help="Timepoint to use.")] = None,
+    prior: Annotated[
+        list[str] | None, typer.Option(help="NAME=DIST for mu or tau (repeatable).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for pooling.csv, shrinkage.png/svg and narrative.md."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+) -> None:
+    """No, partial and complete pooling of the same studies side by side, with shrinkage."""
+    import shutil
+    import tempfile
+
+    from bayeskit._resources import data_path
+    from bayeskit.rundir import check_out_dir, replace_dir
+    from bayeskit.teach import pooling_comparison, shrinkage_plot
+
+    if out is not None:
+        check_out_dir(out, force=force)
+    priors = _parse_prior_flags(prior)
+    result = pooling_comparison(
+        data or data_path("eight_schools.csv"),
+        priors=priors,
+        measure=measure,
+        outcome=outcome,
+        timepoint=timepoint,
+    )
+    table = result["table"]
+    shown = table[["yi", "sei", "none_mean", "partial_mean", "full_mean", "shrinkage"]]
+    _print_table(
+        shown, "no / partial / complete pooling (posterior means)", columns=list(shown.columns)
+    )
+    typer.echo(result["narrative"])
+    if out is not None:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        try:
+            table.to_csv(tmp / "pooling.csv", float_format="%.10g")
+            shrinkage_plot(table, float(result["full"]["mean"]), tmp / "shrinkage.png")
+            (tmp / "narrative.md").write_text(result["narrative"] + "\n", encoding="utf-8")
+            replace_dir(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        typer.echo(f"wrote {out}")
+
+
+def _parse_prior_flags(flags: list[str] | None) -> dict[str, str]:
+    from bayeskit.errors import UserError
+
+    priors = {}
+    for text in flags or []:
+        name, sep, dist = text.partition("=")
+        if not sep or not name.strip():
+            raise UserError(f"--prior takes NAME=DIST, e.g. 'tau=HalfNormal(0.5)' (got {text!r})")
+        priors[name.strip()] = dist.strip()
+    return priors
+
+
+@app.command(epilog="Example: bayeskit compare runs/partial runs/full --out comparison.csv")
+@_user_errors
+def compare(
+    runs: Annotated[
+        list[Path],
+        typer.Argument(help="Run directories of fits on the same data.", show_default=False),
+    ],
+    out: Annotated[Path | None, typer.Option(help="Write the table to this CSV file.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a comparison plot (PNG).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace --out / --plot if they exist.")] = False,
+) -> None:
+    """Compare fits on the same data by PSIS-LOO: elpd, its SE, differences and weights."""
+    from bayeskit.compare import compare_runs, plot_comparison
+    from bayeskit.outputs import check_writable, write_text_atomic
+
+    for path in (out, plot):
+        if path is not None:
+            check_writable(path, force=force)
+    table = compare_runs(runs)
+    _print_table(
+        table, "LOO comparison", columns=["rank", "elpd", "se", "elpd_diff", "dse", "p", "weight"]
+    )
+    if out is not None:
+        write_text_atomic(out, table.to_csv(float_format="%.10g"), force=force)
+    if plot is not None:
+        plot_comparison(table, plot)
 
 
 def _with_questions(summary, questions):

@@ -138,3 +138,44 @@ def test_single_arm_study_leaves_mu_alone_with_fixed_baselines():
     assert "theta[CaseSeries]" in b.summary().index
     sa, sb = a.summary().loc["mu"], b.summary().loc["mu"]
     assert abs(sa["mean"] - sb["mean"]) < 4 * np.hypot(sa["mcse_mean"], sb["mcse_mean"]) + 0.02
+
+
+@pytest.mark.parametrize("pooling", ["partial", "full"])
+def test_meta_regression_on_arm_level_counts(pooling):
+    table = arm_table(NIEL["data"])
+    table["year"] = table["study"].str.extract(r"(\d{4})").astype(float)[0] - 2000
+    f = bk.fit(
+        table,
+        "binomial-normal",
+        priors=PRIORS,
+        covariates="~ year",
+        pooling=pooling,
+        draws=400,
+        tune=500,
+        chains=2,
+        seed=2,
+    )
+    s = f.summary()
+    assert "beta[year]" in s.index
+    assert f.data.X.loc["Bach 1996", "year"] == -4
+    if pooling == "full":
+        assert s.loc["tau", "sd"] == 0
+    # the study effects are the regression line (plus heterogeneity)
+    theta = f.idata["posterior"]["theta"].sel(study="Osma 2006").values.ravel()
+    line = f.idata["posterior"]["mu"] + 6 * f.idata["posterior"]["beta"].sel(term="year")
+    if pooling == "full":
+        np.testing.assert_allclose(theta, line.values.ravel())
+
+
+def test_no_pooling_rejects_covariates():
+    with pytest.raises(bk.UserError, match="pooled model"):
+        table = arm_table(NIEL["data"])
+        bk.fit(
+            table.assign(x=np.arange(len(table), dtype=float)),
+            "binomial-normal",
+            pooling="none",
+            covariates=["x"],
+            draws=10,
+            tune=10,
+            chains=1,
+        )

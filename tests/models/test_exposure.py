@@ -137,3 +137,31 @@ def test_interval_coverage_over_repeated_simulations():
         hits.append(s["q2.5"] <= beta <= s["q97.5"])
     # 40 replicates at 95%: fewer than 34 hits has probability < 1% under calibration
     assert sum(hits) >= 34, sum(hits)
+
+
+def test_emax_form_route_effect_and_sessions_term(contrast_fit):
+    table = simulate(np.random.default_rng(7), placebo=True)
+    table.loc[table["study"].isin(["S0", "S1"]), "route"] = "im"
+    table.loc[table["study"] == "S2", "sessions"] = 3
+    f = bk.fit(
+        table,
+        "exposure-response",
+        outcome="abstinence",
+        seed=4,
+        model_options={"form": "emax", "route_effect": True, "sessions": "term"},
+        **FAST,
+    )
+    s = f.summary()
+    assert {"emax[OUD]", "ed50", "beta_sessions", "route_effect[im]"} <= set(s.index)
+    post = f.idata["posterior"]
+    one = bk.predict(f, route="im", dose_mg_per_kg=1.0, sessions=1)
+    three = bk.predict(f, route="im", dose_mg_per_kg=1.0, sessions=3)
+    F = post["bioavailability"].sel(route="im").values.ravel()
+    emax, ed50 = post["emax"].sel(indication="OUD").values.ravel(), post["ed50"].values.ravel()
+    route = post["route_effect"].sel(route="im").values.ravel()
+    expected = emax * F / (ed50 + F) + route
+    assert one.loc["effect", "mean"] == pytest.approx(expected.mean(), rel=1e-10)
+    gain = np.log2(3) * post["beta_sessions"].values.ravel()
+    assert three.loc["effect", "mean"] - one.loc["effect", "mean"] == pytest.approx(
+        gain.mean(), rel=1e-8
+    )

@@ -1,0 +1,93 @@
+"""Comparing fits of the same data by PSIS-LOO (Vehtari, Gelman & Gabry 2017)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from bayeskit.errors import UserError
+
+
+def compare_runs(runs: list[str | Path]) -> pd.DataFrame:
+    """LOO comparison table of run directories fitted to the same data.
+
+    Parameters
+    ----------
+    runs : list of paths
+        Run directories written by ``bayeskit fit`` (MCMC, with a log_likelihood group).
+
+    Returns
+    -------
+    DataFrame
+        One row per run (named by its folder), ArviZ's columns: ``rank``, ``elpd``,
+        ``p``, ``elpd_diff``, ``weight`` (stacking), ``se``, ``dse``, ``warning``.
+    """
+    import arviz_stats
+    import xarray as xr
+
+    if len(runs) < 2:
+        raise UserError("compare needs at least two run directories")
+    trees, hashes = {}, {}
+    for run in map(Path, runs):
+        manifest, nc = run / "manifest.json", run / "posterior.nc"
+        if not manifest.is_file() or not nc.is_file():
+            raise UserError(f"{run} is not a run directory (no manifest.json / posterior.nc)")
+        hashes[run.name] = json.loads(manifest.read_text())["data"]
+        tree = xr.open_datatree(nc, engine="h5netcdf")
+        if "log_likelihood" not in tree.children:
+            raise UserError(
+                f"{run} has no pointwise log-likelihood (an exact-engine run?): "
+                "refit with --method mcmc to compare by LOO"
+            )
+        if run.name in trees:
+            raise UserError(f"two runs are called {run.name!r}; give them different folders")
+        trees[run.name] = tree
+    if len({json.dumps(h, sort_keys=True) for h in hashes.values()}) > 1:
+        raise UserError(
+            "the runs were fitted to different data (their data hashes differ); "
+            "LOO compares models of the same observations only"
+        )
+    shapes = {
+        n: {v: t["log_likelihood"][v].shape[2:] for v in t["log_likelihood"].data_vars}
+        for n, t in trees.items()
+    }
+    if len({json.dumps({k: list(v) for k, v in s.items()}) for s in shapes.values()}) > 1:
+        raise UserError(
+            "the runs' observations differ (different likelihood variables or "
+            f"shapes: {shapes}); LOO compares models of the same observations"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Pareto k warnings: in the table
+        table = arviz_stats.compare(trees, round_to="none")
+    table.index.name = "run"
+    return table
+
+
+def plot_comparison(table: pd.DataFrame, path: str | Path) -> None:
+    """ELPD of each run with its SE, and the difference from the best with its SE."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6, 0.6 * len(table) + 1.5))
+    y = np.arange(len(table))[::-1]
+    ax.errorbar(table["elpd"], y, xerr=table["se"], fmt="o", color="#1f4e79", label="elpd")
+    ax.errorbar(
+        table["elpd"].iloc[0] - table["elpd_diff"],
+        y - 0.15,
+        xerr=table["dse"],
+        fmt="^",
+        color="#b2182b",
+        label="difference from best (its SE)",
+    )
+    ax.set_yticks(y, table.index)
+    ax.set_xlabel("expected log predictive density (PSIS-LOO)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
