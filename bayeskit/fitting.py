@@ -276,7 +276,8 @@ def sample(
     import pymc as pm
 
     seeds = np.random.SeedSequence(seed).generate_state(3)
-    kwargs = {"nuts_sampler": sampler} if sampler == "nutpie" else {}
+    # name the sampler always: PyMC 6 picks nutpie by itself whenever it is installed
+    kwargs = {"nuts_sampler": sampler}
     idata = pm.sample(
         model=model,
         draws=draws,

@@ -283,6 +283,10 @@ def fit(
     from bayeskit.fitting import fit as run_fit
 
     show_progress = not quiet and not json_out and sys.stderr.isatty()
+    if quiet or json_out:  # PyMC reports "Sampling: [y]" through logging; keep stderr clean
+        import logging
+
+        logging.getLogger("pymc").setLevel(logging.WARNING)
     result = run_fit(the_spec.data_files(), **the_spec.fit_kwargs(), progress=show_progress)
     summary = result.summary()
     tables = {}

@@ -87,8 +87,11 @@ def _is_number(cell: object) -> bool:
         return False
 
 
+MAX_COUNT = 10**9  # no trial has a billion patients; larger counts are typing slips
+
+
 def _is_whole(cell: object) -> bool:
-    return _is_number(cell) and float(cell).is_integer()  # type: ignore[arg-type]
+    return _is_number(cell) and float(cell).is_integer() and abs(float(cell)) <= MAX_COUNT
 
 
 def _cell_schema(columns: pd.Index, shape: Shape) -> pa.DataFrameSchema:
@@ -103,7 +106,8 @@ def _cell_schema(columns: pd.Index, shape: Shape) -> pa.DataFrameSchema:
             ))  # fmt: skip
         elif col in INTEGER_COLUMNS:
             checks.append(
-                pa.Check(lambda s: s.map(_is_whole), ignore_na=True, error="must be a whole number")
+                pa.Check(lambda s: s.map(_is_whole), ignore_na=True,
+                         error=f"must be a whole number (at most {MAX_COUNT:.0e})")
             )
         elif col not in TEXT_COLUMNS:
             what = (
@@ -292,7 +296,7 @@ def _arm_rules(values: pd.DataFrame, raw: pd.DataFrame, file: str) -> list[Issue
             "outcome": values["outcome"],
             "timepoint": timepoint,
         }
-    )
+    ).fillna("")  # a missing key cell is reported on its own; here it is just text
     dup = keys.duplicated(keep="first")
     for row in dup[dup].index:
         same = keys.eq(keys.loc[row]).all(axis=1)

@@ -190,7 +190,7 @@ def beta_params(mean: float, sd: float) -> tuple[float, float]:
     """Beta(a, b) with the given mean and SD (method of moments).
 
     >>> [round(x, 2) for x in beta_params(0.32, 0.07)]
-    [13.9, 29.54]
+    [13.89, 29.52]
     """
     if not 0 < mean < 1:
         raise UserError(f"a bioavailability must lie in (0, 1) to have a Beta prior (got {mean})")

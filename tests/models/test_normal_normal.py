@@ -178,3 +178,10 @@ def test_full_and_no_pooling_bracket_partial_pooling():
     a = [none.loc["theta[A]", "mean"], part.loc["theta[A]", "mean"], full.loc["theta[A]", "mean"]]
     assert a[0] > a[1] > a[2]
     assert full.loc["tau", "mean"] == 0
+
+
+@pytest.mark.parametrize("sampler", ["pymc", "nutpie"])
+def test_the_named_sampler_draws_the_posterior(sampler):
+    f = bk.fit(eight_schools(), sampler=sampler, draws=100, tune=100, chains=2, seed=1)
+    assert f.idata["sample_stats"].attrs["inference_library"] == sampler
+    assert f.settings["sampler"] == sampler

@@ -1,0 +1,90 @@
+"""Hostile inputs: generated malformed evidence tables and specs must end in a clear
+message (exit code 2) or a valid result, never a traceback and never a partial output."""
+
+import csv
+import io
+import string
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from bayeskit.cli import app
+from bayeskit.errors import UserError
+from bayeskit.evidence import check_table
+from bayeskit.spec import spec_from_dict
+
+runner = CliRunner()
+COLUMNS = ["study", "arm", "outcome", "n", "events", "mean", "sd", "role", "design", "route",
+           "dose_mg_per_kg", "sessions", "timepoint", "yi", "sei", "vi", "age"]
+NASTY = ["", "nan", "NaN", "inf", "-inf", "1e400", "-1", "0", "3.5", "1,5", "=cmd|' /C calc'!A0",
+         "+SUM(1)", "@x", "<script>alert(1)</script>", "ß∂ƒ©", "\u202e", "NA", " ", "999999999999",
+         "im", "IV", "rct", "control", "experimental", "single", "12 months", "None", "true"]
+cell = st.one_of(st.sampled_from(NASTY), st.integers(-10, 10**6).map(str),
+                 st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                 st.text(string.printable, max_size=12))
+
+
+@st.composite
+def tables(draw):
+    cols = draw(st.lists(st.sampled_from(COLUMNS), min_size=1, max_size=10, unique=True))
+    rows = draw(st.lists(st.lists(cell, min_size=len(cols), max_size=len(cols)), max_size=8))
+    if draw(st.booleans()) and rows:  # a ragged row now and then
+        rows[0] = rows[0][:-1]
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(cols)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(text=tables())
+def test_generated_tables_never_crash_the_validator(tmp_path, text):
+    path = tmp_path / "t.csv"
+    path.write_text(text, encoding="utf-8")
+    table, shape, issues = check_table(path)  # must not raise
+    for issue in issues:
+        assert issue.file == str(path) and issue.rule
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code in (0, 2), result.output
+    assert "Traceback" not in result.output
+    assert (result.exit_code == 2) == bool(issues)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(text=tables(), measure=st.sampled_from(["OR", "RR", "RD", "PLO", "MD", "SMD", "PREPOST"]))
+def test_generated_tables_never_crash_effects_or_leave_partial_output(tmp_path, text, measure):
+    path = tmp_path / "t.csv"
+    path.write_text(text, encoding="utf-8")
+    out = tmp_path / "es.csv"
+    out.unlink(missing_ok=True)
+    result = runner.invoke(app, ["effects", str(path), "-m", measure, "--out", str(out)])
+    assert result.exit_code in (0, 2), (result.output, result.exception)
+    assert "Traceback" not in result.output
+    assert out.exists() == (result.exit_code == 0)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+toml_value = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-5, 10**9), st.floats(allow_nan=True),
+              st.sampled_from(NASTY), st.text(max_size=10)),
+    lambda children: st.one_of(st.lists(children, max_size=3),
+                               st.dictionaries(st.sampled_from(
+                                   ["files", "family", "pooling", "draws", "mu", "tau",
+                                    "seed", "outcome", "method", "x"]), children, max_size=3)),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(raw=st.dictionaries(st.sampled_from(["data", "model", "priors", "sampler", "name",
+                                            "questions", "report", "extra"]), toml_value,
+                           max_size=5))
+def test_generated_specs_are_accepted_or_explained(raw):
+    try:
+        spec_from_dict(raw)
+    except UserError as err:
+        assert str(err)
