@@ -162,3 +162,21 @@ def test_crash_while_writing_leaves_previous_results_intact(two_runs, monkeypatc
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
     leftovers = [p.name for p in two_runs.iterdir() if p.name.startswith(".")]
     assert leftovers == []
+
+
+def test_report_command_rebuilds_the_report(two_runs):
+    run = two_runs / "full"
+    (run / "report.html").unlink()
+    result = runner.invoke(app, ["report", str(run)])
+    assert result.exit_code == 0, result.output
+    html = (run / "report.html").read_text(encoding="utf-8")
+    assert "<img" in html or "<svg" in html
+    assert "http://" not in html.split("<body", 1)[1].replace("http://www.w3.org", "")
+
+
+@pytest.mark.parametrize("make", ["missing", "not_a_run"])
+def test_report_command_user_errors(tmp_path, make):
+    target = tmp_path / "nope" if make == "missing" else tmp_path
+    result = runner.invoke(app, ["report", str(target)])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
