@@ -40,6 +40,7 @@ def write_text_atomic(path: str | Path, text: str, *, force: bool = False) -> Pa
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; outputs are for reading
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

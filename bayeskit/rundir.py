@@ -88,6 +88,7 @@ def write_run(
     command: list[str] | None = None,
     summary=None,
     tables: dict | None = None,
+    report: bool = True,
 ) -> Path:
     """Write a fit's run directory atomically.
 
@@ -102,6 +103,8 @@ def write_run(
         The summary to write (default ``fit.summary()``), e.g. with question rows added.
     tables : dict of DataFrame, optional
         Further tables to write as ``<name>.csv`` (questions, borrowing, ...).
+    report : bool
+        Also write ``report.html``, ``report.md`` and ``figures/`` (default True).
     """
     from bayeskit.diagnostics import to_json
 
@@ -125,6 +128,11 @@ def write_run(
             tmp / "manifest.json",
             manifest(fit, spec=spec, data_hashes=hashes, command=command or sys.argv),
         )
+        if report:
+            from bayeskit.report import build_report
+
+            build_report(tmp)  # from the files just written, as `bayeskit report` would
+        tmp.chmod(0o755)  # mkdtemp makes it private; a run directory is for reading
         replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

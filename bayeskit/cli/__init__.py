@@ -331,6 +331,22 @@ def fit(
         raise typer.Exit(EXIT_FAILED_DIAGNOSTICS)
 
 
+@app.command(epilog="Example: bayeskit report runs/oud_abstinence")
+@_user_errors
+def report(
+    run: Annotated[Path, typer.Argument(help="A run directory written by bayeskit fit.",
+                                        show_default=False)],
+) -> None:
+    """Rebuild report.html, report.md and figures/ of a run directory from its files."""
+    from bayeskit.report import build_report
+
+    written = build_report(run)
+    html = written.get("report.html")
+    size = f" ({html.stat().st_size / 1e3:.0f} kB)" if html else ""
+    typer.echo(f"wrote {run / 'report.html'}{size}, report.md and "
+               f"{sum(1 for k in written if k.startswith('figures/'))} figure files")
+
+
 teach_app = typer.Typer(help="Teaching demonstrations.", no_args_is_help=True)
 app.add_typer(teach_app, name="teach")
 

@@ -1,0 +1,624 @@
+"""The report's figures, each drawn from the files of a run directory alone.
+
+Every function takes a :class:`~bayeskit.report.run.Run` and returns a matplotlib
+``Figure``, or None when the run lacks what the figure needs (no ``theta`` for a forest
+plot, no posterior predictive draws for a predictive check, ...). Figures are built on
+``matplotlib.figure.Figure`` directly rather than through ``pyplot``, so building a
+report neither opens windows nor leaks figures into a user's interactive session.
+
+:func:`regimen_draws` recomputes, from a posterior Dataset and the fit's settings, what
+:func:`bayeskit.questions.effect_draws` computes from a live fit: a report cannot rebuild
+the ``Fit`` object, only read its posterior.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayeskit.errors import UserError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from bayeskit.report.run import Run
+
+Z95 = 1.959963984540054
+#: Parameters worth a convergence plot, in reading order (nuisance baselines are left out).
+MAIN_PARAMETERS = (
+    "mu",
+    "tau",
+    "beta",
+    "beta_dose",
+    "emax",
+    "ed50",
+    "beta_sessions",
+    "alpha_mu",
+    "alpha_sd",
+    "bias_mean",
+    "indication_sd",
+    "route_sd",
+)
+# More panels than this make a rank plot unreadable; the diagnostics table covers the rest.
+MAX_RANK_PANELS = 8
+# Draws used for densities and curves: plenty for a picture, and keeps a report fast.
+MAX_DRAWS = 2000
+
+OBSERVED, SHRUNK, POOLED, PREDICTIVE, PRIOR = "black", "C0", "#1b3a5c", "C1", "0.45"
+
+
+def text(value: Any) -> str:
+    r"""Return ``value`` as matplotlib text that is drawn as written.
+
+    Matplotlib reads ``$...$`` as mathematics, so a study called ``$x$`` would lose its
+    dollar signs (or fail to parse); escaped, it is drawn literally.
+
+    Examples
+    --------
+    >>> text("Smith $2019$")
+    'Smith \\$2019\\$'
+    """
+    return str(value).replace("$", r"\$")
+
+
+def _interval(x: np.ndarray) -> tuple[float, float, float]:
+    lo, mid, hi = np.quantile(np.asarray(x, dtype=float).ravel(), [0.025, 0.5, 0.975])
+    return float(mid), float(lo), float(hi)
+
+
+def _thin(x: np.ndarray, n: int = MAX_DRAWS) -> np.ndarray:
+    x = np.asarray(x, dtype=float).ravel()
+    return x if x.size <= n else x[np.linspace(0, x.size - 1, n).astype(int)]
+
+
+def _figure(width: float, height: float) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+# --------------------------------------------------------------------------- forest plot
+
+
+def observed_effects(run: Run) -> pd.DataFrame:
+    """Each study's observed effect on the model's scale, from ``data.csv``.
+
+    Study-level rows (``yi``, ``sei``) are taken as they are. Arm-level rows are paired
+    within each study, every experimental arm against the study's one control arm: binary
+    arms give a log odds ratio, continuous arms a mean difference (both as
+    :func:`bayeskit.measures.effect_sizes` computes them). Single arms have no contrast
+    and are left out.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``label``, ``study``, ``yi``, ``sei``; one row per contrast.
+    """
+    from bayeskit.measures import effect_sizes
+
+    columns = ["label", "study", "yi", "sei"]
+    data = run.data
+    if data is None or data.empty:
+        return pd.DataFrame(columns=columns)
+    if "study" not in data:
+        data = data.rename(columns={data.columns[0]: "study"})
+    rows = []
+    is_contrast = pd.Series(False, index=data.index)
+    if {"yi", "sei"} <= set(data.columns):
+        yi = pd.to_numeric(data["yi"], errors="coerce")
+        sei = pd.to_numeric(data["sei"], errors="coerce")
+        is_contrast = yi.notna() & sei.notna()
+        for i in data.index[is_contrast]:
+            rows.append([str(data.at[i, "study"]), str(data.at[i, "study"]), yi[i], sei[i]])
+    arms = data[~is_contrast]
+    if {"arm", "n", "role"} <= set(arms.columns) and len(arms):
+        for study, group in arms.groupby("study", sort=False):
+            control = group[group["role"] == "control"]
+            treated = group[group["role"] == "experimental"]
+            if len(control) != 1 or treated.empty:
+                continue  # single arms (or an ambiguous control) give no contrast
+            c = control.iloc[0]
+            for _, e in treated.iterrows():
+                label = str(study) if len(treated) == 1 else f"{study}: {e['arm']}"
+                y, v = _arm_contrast(e, c, effect_sizes)
+                if y is not None:
+                    rows.append([label, str(study), y, float(np.sqrt(v))])
+    out = pd.DataFrame(rows, columns=columns)
+    finite = np.isfinite(out["yi"].astype(float)) & np.isfinite(out["sei"].astype(float))
+    return out[finite].reset_index(drop=True)
+
+
+def _arm_contrast(e: pd.Series, c: pd.Series, effect_sizes) -> tuple[float | None, float]:
+    def has(*cols: str) -> bool:
+        return all(col in e and pd.notna(e[col]) and pd.notna(c[col]) for col in cols)
+
+    if has("events", "n"):
+        yi, vi = effect_sizes("OR", ai=[e["events"]], n1i=[e["n"]], ci=[c["events"]], n2i=[c["n"]])
+    elif has("mean", "sd", "n"):
+        yi, vi = effect_sizes(
+            "MD",
+            m1i=[e["mean"]], sd1i=[e["sd"]], n1i=[e["n"]],
+            m2i=[c["mean"]], sd2i=[c["sd"]], n2i=[c["n"]],
+        )  # fmt: skip
+    else:
+        return None, np.nan
+    return float(yi[0]), float(vi[0])
+
+
+def forest_figure(run: Run) -> Figure | None:
+    """Observed estimates, shrunken estimates ``theta``, pooled ``mu`` and ``theta_new``.
+
+    Each study shows its observed estimate (square, +-1.96 standard errors) and, below
+    it, the model's estimate of its true effect (circle: posterior median and 95%
+    interval), pulled towards the pooled effect by partial pooling. The pooled ``mu``
+    (diamond) and the 95% predictive interval for a new study (``theta_new``) close the
+    plot. Ratio measures are drawn on a log axis in ratio units.
+    """
+    observed = observed_effects(run)
+    post = run.group("posterior")
+    theta = None
+    if post is not None and "theta" in post and post["theta"].dims[2:] == ("study",):
+        theta = post["theta"]
+    if observed.empty and theta is None:
+        return None
+
+    studies = list(dict.fromkeys(observed["study"]))
+    if theta is not None:
+        studies += [str(s) for s in theta["study"].values if str(s) not in studies]
+    rows: list[dict] = []
+    for study in studies:
+        obs = observed[observed["study"] == study]
+        shrunk = None
+        if theta is not None and study in theta["study"].values:
+            shrunk = _interval(theta.sel(study=study).values)
+        if obs.empty:
+            rows.append({"label": study, "obs": None, "shrunk": shrunk})
+        for k, (_, o) in enumerate(obs.iterrows()):
+            interval = (o["yi"], o["yi"] - Z95 * o["sei"], o["yi"] + Z95 * o["sei"])
+            rows.append(
+                {"label": o["label"], "obs": interval, "shrunk": shrunk if k == 0 else None}
+            )
+    pooled = []
+    if post is not None and "mu" in post and post["mu"].ndim == 2:
+        has_beta = "beta" in post
+        label = "pooled mu (covariates at reference)" if has_beta else "pooled mu"
+        pooled.append((label, _interval(post["mu"].values), "mu"))
+    # under complete pooling a new study's effect is mu itself: nothing more to show
+    full = run.settings.get("pooling") == "full"
+    if post is not None and "theta_new" in post and post["theta_new"].ndim == 2 and not full:
+        pooled.append(("new study (95% predictive)", _interval(post["theta_new"].values), "new"))
+
+    ratio = run.ratio
+    tf = np.exp if ratio else (lambda v: v)
+    n = len(rows) + len(pooled)
+    fig = _figure(7.5, 1.3 + 0.42 * n + (0.4 if pooled else 0))
+    ax = fig.add_subplot()
+    y = float(n + (1 if pooled else 0))
+    ticks, labels = [], []
+    offset = 0.14 if theta is not None else 0.0
+    for row in rows:
+        if row["obs"] is not None:
+            mid, lo, hi = (tf(v) for v in row["obs"])
+            ax.errorbar(mid, y + offset, xerr=[[mid - lo], [hi - mid]], fmt="s", color=OBSERVED,
+                        ms=5, capsize=0, lw=1.2)  # fmt: skip
+        if row["shrunk"] is not None:
+            mid, lo, hi = (tf(v) for v in row["shrunk"])
+            ax.errorbar(mid, y - offset, xerr=[[mid - lo], [hi - mid]], fmt="o", color=SHRUNK,
+                        ms=5, capsize=0, lw=1.2)  # fmt: skip
+        ticks.append(y)
+        labels.append(text(row["label"]))
+        y -= 1
+    if pooled:
+        y -= 1
+        ax.axhline(y + 1, color="0.8", lw=0.8)
+    for label, (mid, lo, hi), kind in pooled:
+        mid, lo, hi = tf(mid), tf(lo), tf(hi)
+        if kind == "mu":
+            ax.fill([lo, mid, hi, mid], [y, y + 0.3, y, y - 0.3], color=POOLED, zorder=3)
+        else:
+            ax.plot([lo, hi], [y, y], color=PREDICTIVE, lw=5, solid_capstyle="butt")
+            ax.plot([mid], [y], "|", color="white", ms=8)
+        ticks.append(y)
+        labels.append(label)
+        y -= 1
+    ax.axvline(1.0 if ratio else 0.0, color="0.5", ls="--", lw=0.8, zorder=0)
+    if ratio:
+        ax.set_xscale("log")
+        _ratio_axis(ax)
+    ax.set_yticks(ticks, labels)
+    ax.set_ylim(y + 0.4, n + (1 if pooled else 0) + 0.6)
+    ax.set_xlabel(f"{ratio} (log scale)" if ratio else run.measure_label)
+    ax.grid(axis="x", color="0.92")
+    ax.set_axisbelow(True)
+    _forest_legend(ax, has_obs=not observed.empty, has_theta=theta is not None, pooled=pooled)
+    return fig
+
+
+def _forest_legend(ax, *, has_obs: bool, has_theta: bool, pooled: list) -> None:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = []
+    if has_obs:
+        handles.append(Line2D([], [], color=OBSERVED, marker="s", ms=5, label="observed (95% CI)"))
+    if has_theta:
+        handles.append(
+            Line2D([], [], color=SHRUNK, marker="o", ms=5, label="model estimate (95% CrI)")
+        )
+    kinds = {kind for *_, kind in pooled}
+    if "mu" in kinds:
+        handles.append(Patch(color=POOLED, label="pooled effect mu (95% CrI)"))
+    if "new" in kinds:
+        handles.append(Line2D([], [], color=PREDICTIVE, lw=5, label="new study (95% PI)"))
+    # "outside" lets constrained layout make room, whatever the figure's height
+    ax.figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4),
+                     frameon=False, fontsize="small")  # fmt: skip
+
+
+def _ratio_axis(ax) -> None:
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    # ratios read best as 0.5, 1, 2, 5, 10 rather than as powers of ten
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+# --------------------------------------------------------------------------- prior vs posterior
+
+
+def _prior_draws(run: Run, name: str, sel: Mapping[str, Any], n: int) -> np.ndarray | None:
+    prior = run.group("prior")
+    if prior is not None and name in prior:
+        draws = prior[name].sel(sel).values if sel else prior[name].values
+        return _thin(draws, n)
+    text_ = (run.manifest.get("priors") or {}).get(name)
+    if not text_:
+        return None
+    from bayeskit.priors import parse_prior
+
+    try:
+        dist = parse_prior(text_).scipy()
+    except UserError:
+        return None  # a prior the parser no longer reads: show the posterior alone
+    # seeded from the run's own seed, so the figure is the same at every rebuild
+    rng = np.random.default_rng(run.manifest.get("seed") or 0)
+    return np.asarray(dist.rvs(size=n, random_state=rng), dtype=float)
+
+
+def _density(x: np.ndarray, grid: np.ndarray, *, positive: bool) -> np.ndarray | None:
+    from scipy.stats import gaussian_kde
+
+    x = x[np.isfinite(x)]
+    if x.size < 2 or np.ptp(x) == 0:
+        return None
+    if positive:
+        # reflect at zero: a plain kernel estimate would leak mass below the boundary and
+        # halve the density at zero, exactly where a heterogeneity posterior often peaks
+        kde = gaussian_kde(np.concatenate([x, -x]))
+        return 2 * kde(grid) * (grid >= 0)
+    return gaussian_kde(x)(grid)
+
+
+def density_parameters(run: Run) -> list[tuple[str, str, dict]]:
+    """List the parameters a prior-vs-posterior plot shows: ``(label, variable, selection)``.
+
+    ``mu`` and ``tau``; for exposure-response fits, which have no ``mu``, the dose slope
+    of each indication and ``tau``. Constant quantities (``tau`` under complete pooling)
+    are left out.
+    """
+    post = run.group("posterior")
+    if post is None:
+        return []
+    out = []
+    names = ["mu", "tau"]
+    if "beta_dose" in post and "indication" in post["beta_dose"].dims:
+        names = ["beta_dose", "tau"]
+    for name in names:
+        if name not in post:
+            continue
+        da = post[name]
+        extra = [d for d in da.dims if d not in ("chain", "draw")]
+        if not extra:
+            if np.ptp(da.values) > 0:
+                out.append((name, name, {}))
+        elif len(extra) == 1:
+            for value in da[extra[0]].values:
+                sel = {extra[0]: value}
+                if np.ptp(da.sel(sel).values) > 0:
+                    out.append((f"{name}[{value}]", name, sel))
+    return out
+
+
+def prior_posterior_figure(run: Run) -> Figure | None:
+    """Prior and posterior densities of ``mu`` and ``tau`` (or the dose slopes).
+
+    The prior comes from the ``prior`` group when the run has one (MCMC); the exact
+    engine stores none, so its prior is drawn, seeded, from the priors in the manifest.
+    """
+    params = density_parameters(run)
+    if not params:
+        return None
+    post = run.group("posterior")
+    fig = _figure(3.4 * len(params), 2.9)
+    axes = fig.subplots(1, len(params), squeeze=False)[0]
+    for ax, (label, name, sel) in zip(axes, params, strict=True):
+        x = _thin(post[name].sel(sel).values if sel else post[name].values)
+        positive = name.endswith(("tau", "_sd")) or bool(np.all(x >= 0))
+        prior = _prior_draws(run, name, sel, x.size if x.size > 500 else 2000)
+        lo, hi = np.quantile(x, [0.005, 0.995])
+        span = hi - lo
+        if prior is not None and np.isfinite(prior).any():
+            plo, phi = np.nanquantile(prior, [0.05, 0.95])
+            # widen to show the prior's bulk, but never so far that a vague prior squashes
+            # the posterior into a spike at the edge of the panel
+            lo, hi = max(min(lo, plo), lo - span), min(max(hi, phi), hi + span)
+        lo = max(lo - 0.05 * span, 0.0) if positive else lo - 0.05 * span
+        grid = np.linspace(lo, hi + 0.05 * span, 256)
+        dens = _density(x, grid, positive=positive)
+        if dens is not None:
+            ax.fill_between(grid, dens, color=SHRUNK, alpha=0.35, lw=0)
+            ax.plot(grid, dens, color=SHRUNK, label="posterior")
+        if prior is not None:
+            pdens = _density(prior, grid, positive=positive)
+            if pdens is not None:
+                ax.plot(grid, pdens, color=PRIOR, ls="--", label="prior")
+        ax.set_title(text(label), fontsize="medium")
+        ax.set_yticks([])
+        ax.set_xlabel(_axis_label(run, name))
+        ax.legend(frameon=False, fontsize="small")
+    return fig
+
+
+def _axis_label(run: Run, name: str) -> str:
+    if name == "tau":
+        return f"tau (SD of the {run.measure_label})"
+    if name == "beta_dose":
+        return f"{run.measure_label} per doubling"
+    return run.measure_label
+
+
+# --------------------------------------------------------------------------- exposure-response
+
+
+def regimen_draws(
+    posterior: xr.Dataset,
+    settings: Mapping[str, Any],
+    *,
+    route: str,
+    dose_mg_per_kg: float | Sequence[float] | np.ndarray,
+    sessions: float = 1,
+    indication: str | None = None,
+) -> xr.Dataset:
+    """Posterior draws of exposure and effect (vs no drug) for a regimen, from a posterior.
+
+    The same computation as :func:`bayeskit.questions.effect_draws`, which needs a live
+    ``Fit``, from what a run directory keeps: the posterior and the settings recorded in
+    the manifest (``form``, ``sessions``, ``exposure_ref``). ``dose_mg_per_kg`` may be an
+    array, which adds a ``dose`` dimension, so a whole dose-response curve is one call.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        The ``posterior`` group of an exposure-response fit.
+    settings : mapping
+        The fit's settings (``manifest["settings"]``).
+    route, dose_mg_per_kg, sessions, indication
+        The regimen, as for :func:`bayeskit.questions.predict`.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``exposure`` and ``effect``, plus ``p_without``, ``p_with`` and ``difference``
+        when the fit has baselines (``alpha_mu``); dims ``(chain, draw)`` and ``dose``
+        for an array of doses.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> post = xr.Dataset({
+    ...     "bioavailability": (("chain", "draw", "route"), np.full((1, 2, 1), 0.5)),
+    ...     "beta_dose": (("chain", "draw", "indication"), np.full((1, 2, 1), 0.3)),
+    ... }, coords={"route": ["im"], "indication": ["OUD"]})
+    >>> s = {"form": "loglinear", "sessions": "multiplier", "exposure_ref": 0.1}
+    >>> d = regimen_draws(post, s, route="im", dose_mg_per_kg=[0.0, 0.2])
+    >>> d["effect"].isel(chain=0, draw=0).values.round(2).tolist()  # 0.3 x log2(1 + 0.1/0.1)
+    [0.0, 0.3]
+    """
+    routes = [str(r) for r in posterior["bioavailability"]["route"].values]
+    if route not in routes:
+        raise UserError(f"route {route!r} is not in this fit; its routes: {', '.join(routes)}")
+    indications = [str(i) for i in posterior["indication"].values]
+    if indication is None:
+        if len(indications) > 1:
+            raise UserError(f"choose an indication: {', '.join(indications)}")
+        indication = indications[0]
+    elif indication not in indications:
+        raise UserError(f"indication {indication!r} is not in this fit: {', '.join(indications)}")
+    if np.ndim(dose_mg_per_kg):
+        values = np.asarray(dose_mg_per_kg, dtype=float)
+        dose: Any = xr.DataArray(values, dims="dose", coords={"dose": values})
+    else:
+        dose = float(dose_mg_per_kg)
+    if np.any(np.asarray(dose_mg_per_kg) < 0) or sessions < 1:
+        raise UserError("dose_mg_per_kg must be at least 0 and sessions at least 1")
+
+    F = posterior["bioavailability"].sel(route=route)
+    mult = sessions if settings["sessions"] == "multiplier" else 1.0
+    E = dose * F * mult
+    if settings["form"] == "loglinear":
+        slope = posterior["beta_dose"].sel(indication=indication)
+        effect = slope * np.log2(1 + E / settings["exposure_ref"])
+    else:
+        effect = posterior["emax"].sel(indication=indication) * E / (posterior["ed50"] + E)
+    # sessions and route terms belong to ketamine arms only: no drug, no extra effect
+    on = dose > 0
+    if "beta_sessions" in posterior:
+        effect = effect + xr.where(on, posterior["beta_sessions"] * np.log2(sessions), 0.0)
+    if "route_effect" in posterior:
+        effect = effect + xr.where(on, posterior["route_effect"].sel(route=route), 0.0)
+    out = xr.Dataset({"exposure": E, "effect": effect})
+    if "alpha_mu" in posterior:
+        base = posterior["alpha_mu"].sel(indication=indication)
+        p0 = 1 / (1 + np.exp(-base))
+        p1 = 1 / (1 + np.exp(-(base + effect)))
+        out = out.assign(p_without=p0, p_with=p1, difference=p1 - p0)
+    keep = ("chain", "draw", "dose")
+    return out.drop_vars([c for c in out.coords if c not in keep]).transpose("chain", "draw", ...)
+
+
+def _curve_routes(run: Run, routes: list[str]) -> list[str]:
+    wanted = []
+    if run.data is not None and "route" in run.data:
+        wanted += [str(r) for r in run.data["route"].dropna()]
+    wanted += [str(q.get("route")) for q in run.spec.get("questions") or []]
+    chosen = [r for r in routes if r in set(wanted)]
+    return chosen or routes
+
+
+def _max_dose(run: Run) -> float:
+    doses = [0.5]
+    if run.data is not None:
+        for col in ("dose_mg_per_kg", "control_dose_mg_per_kg"):
+            if col in run.data:
+                doses += pd.to_numeric(run.data[col], errors="coerce").dropna().tolist()
+    doses += [float(q.get("dose_mg_per_kg") or 0) for q in run.spec.get("questions") or []]
+    return 1.2 * max(doses)
+
+
+def exposure_response_figure(run: Run) -> Figure | None:
+    """Effect (or probability of the outcome) against dose, one line per route, 95% bands.
+
+    One session per regimen; the probability scale, when the fit has baselines, is at the
+    indication's average baseline (``alpha_mu``).
+    """
+    post = run.group("posterior")
+    if run.family != "exposure-response" or post is None or "bioavailability" not in post:
+        return None
+    settings = run.settings
+    if not {"form", "sessions", "exposure_ref"} <= set(settings):
+        return None
+    step = max(1, post.sizes["chain"] * post.sizes["draw"] // MAX_DRAWS)
+    draws_kept = post.isel(draw=slice(None, None, step))
+    routes = _curve_routes(run, [str(r) for r in post["route"].values])
+    indications = [str(i) for i in post["indication"].values]
+    grid = np.linspace(0.0, _max_dose(run), 61)
+    probability = "alpha_mu" in post
+    fig = _figure(4.6 * len(indications) + 0.6, 3.6)
+    axes = fig.subplots(1, len(indications), squeeze=False)[0]
+    for ax, ind in zip(axes, indications, strict=True):
+        for k, route in enumerate(routes):
+            d = regimen_draws(
+                draws_kept, settings, route=route, dose_mg_per_kg=grid, indication=ind
+            )
+            y = d["p_with"] if probability else d["effect"]
+            q = y.quantile([0.025, 0.5, 0.975], dim=("chain", "draw")).values
+            ax.fill_between(grid, q[0], q[2], color=f"C{k}", alpha=0.18, lw=0)
+            ax.plot(grid, q[1], color=f"C{k}", label=text(route))
+        if probability:
+            ax.set_ylabel("probability of the outcome")
+            ax.set_ylim(0, 1)
+        else:
+            ax.set_ylabel(f"{run.measure_label} vs no drug")
+            ax.axhline(0, color="0.5", ls="--", lw=0.8)
+        ax.set_xlabel("dose per session (mg/kg)")
+        ax.set_title(text(ind), fontsize="medium")
+        ax.legend(title="route", frameon=False, fontsize="small")
+        ax.grid(color="0.92")
+    return fig
+
+
+# --------------------------------------------------------------------------- predictive check
+
+
+def ppc_figure(run: Run) -> Figure | None:
+    """Each observation against its posterior predictive 50% and 95% intervals."""
+    observed, predicted = run.group("observed_data"), run.group("posterior_predictive")
+    if observed is None or predicted is None:
+        return None
+    names = [v for v in observed.data_vars if v in predicted and observed[v].ndim == 1]
+    if not names:
+        return None
+    sizes = [observed[v].size for v in names]
+    fig = _figure(7.0, 1.0 + 0.35 * sum(sizes) + 0.6 * len(names))
+    axes = fig.subplots(len(names), 1, squeeze=False, height_ratios=[s + 1.5 for s in sizes])
+    for ax, name in zip(axes[:, 0], names, strict=True):
+        dim = observed[name].dims[0]
+        labels = [text(v) for v in observed[name][dim].values]
+        pp = predicted[name].transpose(..., dim).values.reshape(-1, len(labels))
+        q = np.quantile(pp, [0.025, 0.25, 0.5, 0.75, 0.975], axis=0)
+        y = np.arange(len(labels))[::-1]
+        ax.hlines(y, q[0], q[4], color=SHRUNK, lw=1.5, alpha=0.6)
+        ax.hlines(y, q[1], q[3], color=SHRUNK, lw=5)
+        ax.plot(observed[name].values, y, "D", color="C3", ms=5, zorder=3)
+        ax.set_yticks(y, labels)
+        ax.set_xlabel(text(name))
+        ax.grid(axis="x", color="0.92")
+        ax.set_axisbelow(True)
+    _ppc_legend(axes[0, 0])
+    return fig
+
+
+def _ppc_legend(ax) -> None:
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], color="C3", marker="D", ls="", ms=5, label="observed"),
+        Line2D([], [], color=SHRUNK, lw=5, label="predictive 50%"),
+        Line2D([], [], color=SHRUNK, lw=1.5, alpha=0.6, label="predictive 95%"),
+    ]
+    ax.figure.legend(
+        handles=handles, loc="outside upper center", ncols=3, frameon=False, fontsize="small"
+    )
+
+
+# --------------------------------------------------------------------------- rank plots
+
+
+def rank_parameters(run: Run) -> list[str]:
+    """List the main parameters for convergence plots: those of :data:`MAIN_PARAMETERS`.
+
+    Constant quantities (IV bioavailability, ``tau`` under complete pooling) have no
+    ranks to compare and are left out.
+    """
+    post = run.group("posterior")
+    if post is None:
+        return []
+    return [v for v in MAIN_PARAMETERS if v in post and np.ptp(post[v].values) > 0]
+
+
+def rank_figure(run: Run) -> Figure | None:
+    """Rank plots (fractional-rank Delta-ECDF per chain, arviz-plots) of the main parameters.
+
+    Chains that sample the same distribution have uniformly spread ranks: each line stays
+    inside the band around zero. Only for MCMC runs with at least two chains.
+    """
+    post = run.group("posterior")
+    if run.method != "mcmc" or post is None or post.sizes.get("chain", 1) < 2:
+        return None
+    names, panels = [], 0
+    for name in rank_parameters(run):
+        size = int(np.prod([n for d, n in post[name].sizes.items() if d not in ("chain", "draw")]))
+        if panels + size > MAX_RANK_PANELS:
+            break
+        names.append(name)
+        panels += size
+    if not names:
+        return None
+    import arviz_plots
+
+    cols = min(panels, 4)
+    rows = -(-panels // cols)
+    pc = arviz_plots.plot_rank(
+        run.tree,
+        var_names=names,
+        method="envelope",
+        backend="matplotlib",
+        col_wrap=cols,
+        figure_kwargs={"figsize": (2.6 * cols + 0.4, 2.3 * rows + 0.3), "layout": "constrained"},
+    )
+    return pc.viz["figure"].item()

@@ -1,0 +1,311 @@
+"""Building the report: figures to PNG and SVG, then one HTML and one Markdown page.
+
+The HTML page is self-contained (figures embedded as base64 PNG, styles inline, no
+external fonts or scripts), so it can be mailed or archived as one file. Every text that
+comes from data goes through Jinja2's autoescaping: a study called
+``<script>alert(1)</script>`` is shown, never run. Each file is written to a temporary
+file beside it and renamed into place, so a report rebuilt in place is never seen half
+written.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bayeskit.report import figures as F
+from bayeskit.report import text as T
+from bayeskit.report.run import Run, load_run
+
+
+def _forest_caption(run: Run) -> str:
+    post = run.group("posterior")
+    has = set(post.data_vars) if post is not None else set()
+    parts = ["Black squares: each study's observed estimate with its 95% confidence interval."]
+    if "theta" in has and "mu" in has:
+        parts.append(
+            "Blue circles: the model's estimate of the study's true effect (posterior median, "
+            "95% credible interval), pulled towards the pooled effect."
+        )
+    elif "theta" in has:
+        parts.append("Blue circles: each study's own posterior (no pooling).")
+    if "mu" in has:
+        parts.append("Diamond: the pooled effect mu.")
+    if "theta_new" in has and run.settings.get("pooling") != "full":
+        parts.append("Orange bar: where a new study's true effect is expected to lie (95%).")
+    if run.family == "exposure-response":
+        parts.append(
+            "Contrasts compare each study's arms as randomised (dose against dose, sessions "
+            "against sessions); the model explains them through exposure, in the "
+            "exposure-response figure."
+        )
+    return " ".join(parts)
+
+
+#: The figures, in report order: name, title, function, caption (text or run -> text).
+FIGURES: tuple[tuple[str, str, Callable, str | Callable[[Run], str]], ...] = (
+    ("forest", "Forest plot", F.forest_figure, lambda run: _forest_caption(run)),
+    (
+        "prior_posterior",
+        "Prior and posterior",
+        F.prior_posterior_figure,
+        "Dashed: the prior; shaded: the posterior. Where the two look alike, the data said "
+        "little about the parameter and the prior carries the result.",
+    ),
+    (
+        "exposure_response",
+        "Exposure-response",
+        F.exposure_response_figure,
+        "Posterior median and 95% band of the outcome against dose per session, one line "
+        "per route (one session; bioavailability uncertainty included).",
+    ),
+    (
+        "ppc",
+        "Posterior predictive check",
+        F.ppc_figure,
+        "Red diamonds: the observed data. Blue bars: the 50% and 95% intervals of data "
+        "replicated from the fitted model. Observations far outside their bars are ones the "
+        "model does not reproduce.",
+    ),
+    (
+        "rank",
+        "Rank plots",
+        F.rank_figure,
+        "One line per chain: how far the distribution of its draws' ranks (among all "
+        "chains) is from uniform. Lines that stay inside the grey band mean the chains "
+        "sample the same distribution; a line leaving it marks a chain that disagrees.",
+    ),
+)
+
+# Deterministic output: the same run gives byte-identical SVG files, and no hidden fonts
+# are needed to view them (text is drawn as paths).
+RC = {
+    "svg.hashsalt": "bayeskit-report",
+    "svg.fonttype": "path",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+PNG_DPI = 110
+
+
+@dataclass
+class RenderedFigure:
+    """A figure as written: its name, title, caption and the bytes of both formats."""
+
+    name: str
+    title: str
+    caption: str
+    png: bytes
+    svg: bytes
+
+    @property
+    def png_base64(self) -> str:
+        """The PNG as base64, for a ``data:`` URI."""
+        return base64.b64encode(self.png).decode("ascii")
+
+
+def render_figures(run: Run, failed: list[tuple[str, str]] | None = None) -> list[RenderedFigure]:
+    """Draw every figure the run has the data for, as PNG and SVG bytes.
+
+    A figure that raises is left out with a ``RuntimeWarning``; ``failed``, when given,
+    collects ``(title, reason)`` for each, for the report to say what is missing.
+    """
+    import matplotlib
+
+    failed = [] if failed is None else failed
+    out = []
+    with matplotlib.rc_context(RC), warnings.catch_warnings():
+        # A study name in a script the font lacks draws as boxes; that is no reason to
+        # stop the report (and under `-W error` it would).
+        warnings.filterwarnings("ignore", message="Glyph .* missing from", category=UserWarning)
+        for name, title, draw, caption in FIGURES:
+            fig = None
+            try:
+                fig = draw(run)
+                if fig is None:
+                    continue
+                png, svg = io.BytesIO(), io.BytesIO()
+                fig.savefig(png, format="png", dpi=PNG_DPI, metadata={"Software": None})
+                fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+            except Exception as error:
+                # `bayeskit fit` builds the report as it writes the run: one figure that
+                # cannot be drawn must not throw away the fit. Say so, loudly, instead.
+                reason = f"{type(error).__name__}: {error}"
+                warnings.warn(
+                    f"report: the {name} figure could not be drawn ({reason})",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                failed.append((title, reason))
+                continue
+            finally:
+                if fig is not None:
+                    _close(fig)
+            words = caption(run) if callable(caption) else caption
+            out.append(RenderedFigure(name, title, words, png.getvalue(), svg.getvalue()))
+    return out
+
+
+def _close(fig) -> None:
+    # arviz-plots draws through pyplot, which keeps a reference to every figure it made
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close(fig)
+
+
+def write_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a report is for reading
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _environment():
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("bayeskit.report", "templates"),
+        # Escape everything in the HTML page; the Markdown page escapes with its own filter.
+        autoescape=lambda name: bool(name) and name.endswith(".html.j2"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def markdown_escape(value: Any) -> str:
+    r"""Escape text for a Markdown table cell or paragraph.
+
+    Pipes would split a table cell and a raw ``<`` could open an HTML tag in renderers
+    that allow inline HTML; newlines would end the row.
+
+    Examples
+    --------
+    >>> markdown_escape("<script>a|b</script>")
+    '&lt;script&gt;a\\|b&lt;/script&gt;'
+    """
+    s = "" if value is None else str(value)
+    s = s.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(s.splitlines())
+
+
+def markdown_fence(value: str, info: str = "") -> str:
+    """Wrap text in a code fence longer than any run of backticks inside it.
+
+    Examples
+    --------
+    >>> print(markdown_fence('{"a": 1}', "json"))
+    ```json
+    {"a": 1}
+    ```
+    """
+    longest, run = 0, 0
+    for ch in value:
+        run = run + 1 if ch == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{value}\n{fence}"
+
+
+def report_context(run: Run, rendered: list[RenderedFigure]) -> dict[str, Any]:
+    """Everything the templates show, as strings, tables and figures."""
+    spec = run.spec
+    subtitle = [run.family or "unknown family", run.method or "unknown method"]
+    return {
+        "title": run.name,
+        "description": str(spec.get("description") or ""),
+        "subtitle": ", ".join(subtitle),
+        "headline": T.headline(run),
+        "verdict": T.verdict_label(run)[0],
+        "verdict_label": T.verdict_label(run)[1],
+        "verdict_sentence": T.verdict_sentence(run),
+        "evidence": T.evidence_table(run),
+        "figures": {f.name: f for f in rendered},
+        "diagnostics": T.diagnostics_table(run),
+        "diagnostics_note": str(run.diagnostics.get("note") or ""),
+        "loo": T.loo_tables(run),
+        "questions": T.questions_table(run),
+        "borrowing": T.borrowing_table(run),
+        "summary": T.summary_table(run),
+        "manifest": T.manifest_context(run),
+    }
+
+
+def build_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> dict[str, Path]:
+    """Write an HTML and a Markdown report, with their figures, for a run directory.
+
+    Only the files of the run directory are read, so every number and figure can be
+    reproduced from the files beside it.
+
+    Parameters
+    ----------
+    run_dir : path
+        A run directory written by ``bayeskit fit --out``.
+    out_dir : path, optional
+        Where to write (default: ``run_dir``); created if needed.
+
+    Returns
+    -------
+    dict of str to Path
+        The written files, keyed by their path relative to ``out_dir``: ``report.html``,
+        ``report.md``, and ``figures/<name>.png`` and ``figures/<name>.svg`` for each
+        figure (``forest``, ``prior_posterior``, ``exposure_response``, ``ppc``, ``rank``,
+        as far as the run has what each needs).
+
+    Raises
+    ------
+    UserError
+        If ``run_dir`` is not a run directory.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from typer.testing import CliRunner
+    >>> import bayeskit as bk
+    >>> from bayeskit.cli import app
+    >>> run = tempfile.mkdtemp() + "/run"
+    >>> _ = CliRunner().invoke(app, ["fit", str(bk.models_dir() / "eight_schools.toml"),
+    ...                               "--method", "exact", "--out", run, "--quiet"])
+    >>> sorted(build_report(run))  # doctest: +NORMALIZE_WHITESPACE
+    ['figures/forest.png', 'figures/forest.svg', 'figures/prior_posterior.png',
+     'figures/prior_posterior.svg', 'report.html', 'report.md']
+    """
+    run = load_run(run_dir)
+    out = Path(out_dir) if out_dir is not None else run.path
+    out.mkdir(parents=True, exist_ok=True)
+    failed: list[tuple[str, str]] = []
+    rendered = render_figures(run, failed)
+    written: dict[str, Path] = {}
+    if rendered:
+        (out / "figures").mkdir(exist_ok=True)
+    for fig in rendered:
+        for ext, data in (("png", fig.png), ("svg", fig.svg)):
+            key = f"figures/{fig.name}.{ext}"
+            written[key] = write_atomic(out / key, data)
+    env = _environment()
+    env.filters["md"] = markdown_escape
+    env.filters["fence"] = markdown_fence
+    context = report_context(run, rendered) | {"failed_figures": failed}
+    for name in ("report.html", "report.md"):
+        page = env.get_template(f"{name}.j2").render(**context)
+        written[name] = write_atomic(out / name, page.encode("utf-8"))
+    return written

@@ -1,0 +1,193 @@
+"""Reading a run directory back: the files ``bayeskit fit --out DIR`` wrote, and nothing else.
+
+A report is built from these files alone, so that every number and figure in it can be
+reproduced from the folder it sits in, long after the Python session that fitted the
+model has gone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayeskit.errors import UserError
+
+#: Files without which there is nothing to report.
+REQUIRED = ("summary.csv", "manifest.json")
+
+#: Effect measures whose model scale is the log of a ratio: reported back on the ratio scale.
+RATIO_MEASURES = {"OR": "odds ratio", "RR": "risk ratio"}
+
+#: What each measure's model scale is called in sentences and axis labels.
+MEASURE_LABELS = {
+    "OR": "log odds ratio",
+    "RR": "log risk ratio",
+    "RD": "risk difference",
+    "PLO": "log odds",
+    "MD": "mean difference",
+    "SMD": "standardised mean difference",
+    "PREPOST": "mean change",
+    "SMCR": "standardised mean change",
+    "SMCC": "standardised mean change",
+}
+
+
+def _read_csv(path: Path, **kwargs: Any) -> pd.DataFrame:
+    # Only empty cells are missing: a study called "NA" or "None" keeps its name.
+    return pd.read_csv(path, keep_default_na=False, na_values=[""], **kwargs)
+
+
+@dataclass
+class Run:
+    """The contents of a run directory.
+
+    Attributes
+    ----------
+    path : Path
+    summary : DataFrame
+        ``summary.csv``, indexed by ``parameter``.
+    manifest, diagnostics : dict
+    data : DataFrame or None
+        ``data.csv``: the data as the model saw it.
+    tree : xarray.DataTree or None
+        ``posterior.nc``, loaded into memory (the file is closed again).
+    questions, borrowing : DataFrame or None
+    """
+
+    path: Path
+    summary: pd.DataFrame
+    manifest: dict
+    diagnostics: dict = field(default_factory=dict)
+    data: pd.DataFrame | None = None
+    tree: Any = None
+    questions: pd.DataFrame | None = None
+    borrowing: pd.DataFrame | None = None
+
+    @property
+    def family(self) -> str:
+        """The model family (``normal-normal``, ``exposure-response``, ...)."""
+        return str(self.manifest.get("family") or "")
+
+    @property
+    def method(self) -> str:
+        """``mcmc`` or ``exact``."""
+        return str(self.manifest.get("method") or "")
+
+    @property
+    def settings(self) -> dict:
+        """The fit's settings as recorded in the manifest."""
+        return dict(self.manifest.get("settings") or {})
+
+    @property
+    def spec(self) -> dict:
+        """The analysis spec recorded in the manifest (empty when there was none)."""
+        return dict(self.manifest.get("spec") or {})
+
+    @property
+    def name(self) -> str:
+        """The analysis name: the spec's, else one made from the family."""
+        # not the folder's name: `bayeskit fit` builds the report in a temporary folder
+        return str(self.spec.get("name") or f"{self.family or 'bayeskit'} analysis")
+
+    def group(self, name: str):
+        """Return a DataTree group as a Dataset, or None when the run has no such group."""
+        if self.tree is None or name not in self.tree.children:
+            return None
+        ds = self.tree[name].to_dataset()
+        return ds if ds.data_vars else None
+
+    @property
+    def measure(self) -> str | None:
+        """The effect measure on which ``mu`` and ``theta`` live, or None when unknown."""
+        if self.family == "binomial-normal":
+            return "OR"
+        if self.family == "normal-arm":
+            return "MD"
+        if self.family == "exposure-response":
+            return "OR" if self.settings.get("scale", "logit") == "logit" else "SMD"
+        if self.data is not None and "measure" in self.data:
+            codes = self.data["measure"].dropna().astype(str).str.upper().unique()
+            if len(codes) == 1:
+                return str(codes[0])
+        code = (self.spec.get("data") or {}).get("measure")
+        if code:
+            return str(code).upper()
+        for name, code in (("odds_ratio", "OR"), ("risk_ratio", "RR")):
+            if name in self.summary.index:
+                return code
+        return None
+
+    @property
+    def measure_label(self) -> str:
+        """The measure's scale in words (``"log odds ratio"``), or ``"effect"``."""
+        return MEASURE_LABELS.get(self.measure or "", "effect")
+
+    @property
+    def ratio(self) -> str | None:
+        """``"odds ratio"`` or ``"risk ratio"`` when effects are reported on a ratio scale."""
+        return RATIO_MEASURES.get(self.measure or "")
+
+    def draws(self, name: str, group: str = "posterior") -> np.ndarray | None:
+        """All draws of a scalar variable, flattened; None when absent."""
+        ds = self.group(group)
+        if ds is None or name not in ds or ds[name].ndim != 2:
+            return None
+        return np.asarray(ds[name].values, dtype=float).ravel()
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """Read a run directory.
+
+    Parameters
+    ----------
+    run_dir : path
+        A folder written by ``bayeskit fit --out``.
+
+    Returns
+    -------
+    Run
+
+    Raises
+    ------
+    UserError
+        If the folder does not exist or lacks ``summary.csv`` or ``manifest.json``.
+    """
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise UserError(f"{path} is not a folder: give the run directory of `bayeskit fit --out`")
+    missing = [name for name in REQUIRED if not (path / name).is_file()]
+    if missing:
+        raise UserError(
+            f"{path} is not a complete run directory: {', '.join(missing)} missing "
+            "(rerun `bayeskit fit --out`)"
+        )
+    summary = _read_csv(path / "summary.csv", index_col=0, dtype={0: str})
+    summary.index = summary.index.astype(str)
+    summary.index.name = "parameter"
+    run = Run(
+        path=path,
+        summary=summary,
+        manifest=json.loads((path / "manifest.json").read_text(encoding="utf-8")),
+    )
+    if (path / "diagnostics.json").is_file():
+        run.diagnostics = json.loads((path / "diagnostics.json").read_text(encoding="utf-8"))
+    if (path / "data.csv").is_file():
+        run.data = _read_csv(path / "data.csv", dtype={"study": str, "arm": str})
+    if (path / "posterior.nc").is_file():
+        import xarray as xr
+
+        tree = xr.open_datatree(path / "posterior.nc", engine="h5netcdf")
+        try:
+            run.tree = tree.load()
+        finally:
+            tree.close()  # so that a rebuild in place can replace the folder
+    if (path / "questions.csv").is_file():
+        run.questions = _read_csv(path / "questions.csv", dtype={"question": str})
+    if (path / "borrowing.csv").is_file():
+        run.borrowing = _read_csv(path / "borrowing.csv")
+    return run

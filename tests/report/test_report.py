@@ -1,0 +1,261 @@
+"""bayeskit.report: reports built from real (small) run directories.
+
+Run directories come from the CLI, as users make them, with few draws: normal-normal by
+MCMC and by the exact engine, binomial-normal on arm-level counts, exposure-response
+with questions, and a study-level table whose study names are hostile text.
+"""
+
+import base64
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import bayeskit as bk
+from bayeskit.cli import app
+from bayeskit.errors import UserError
+from bayeskit.report import build_report, load_run
+from bayeskit.report.figures import observed_effects, regimen_draws
+from tests.conftest import DATA, ROOT
+
+runner = CliRunner()
+FAST = ["--draws", "200", "--tune", "300", "--chains", "2", "--seed", "11", "--quiet"]
+HOSTILE = ["<script>alert(1)</script>", "=cmd|' /C calc'!A0", "Smith & $Jones$"]
+
+RUNS = {
+    "normal-mcmc": ["fit", str(ROOT / "models" / "eight_schools.toml"), *FAST],
+    "exact": ["fit", str(ROOT / "models" / "eight_schools.toml"), "--method", "exact", "--quiet"],
+    "binomial": [
+        "fit", "--data", str(DATA / "oud_abstinence.csv"), "--model", "binomial-normal",
+        "--timepoint", "12 months", *FAST,
+    ],
+    "exposure": ["fit", str(ROOT / "models" / "oud_abstinence.toml"), *FAST],
+}  # fmt: skip
+FIGURES = {
+    "normal-mcmc": {"forest", "prior_posterior", "ppc", "rank"},
+    "exact": {"forest", "prior_posterior"},
+    "binomial": {"forest", "prior_posterior", "ppc", "rank"},
+    "exposure": {"forest", "prior_posterior", "exposure_response", "ppc", "rank"},
+    "hostile": {"forest", "prior_posterior"},
+}
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """Fit every run once, build its report into a separate folder: name -> (run, out, files)."""
+    root = tmp_path_factory.mktemp("report-runs")
+    hostile_csv = root / "hostile.csv"
+    rows = [f'"{name.replace(chr(34), chr(34) * 2)}",{y},{s}' for name, y, s in
+            zip(HOSTILE, (0.5, 0.1, 0.3), (0.2, 0.3, 0.25), strict=True)]  # fmt: skip
+    hostile_csv.write_text("study,yi,sei\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    commands = RUNS | {
+        "hostile": ["fit", "--data", str(hostile_csv), "--method", "exact", "--quiet"]
+    }
+    out = {}
+    for name, args in commands.items():
+        run = root / name
+        result = runner.invoke(app, [*args, "--out", str(run)])
+        assert result.exit_code == 0, result.output
+        report = root / f"{name}-report"
+        out[name] = (run, report, build_report(run, out_dir=report))
+    return out
+
+
+@pytest.fixture(params=sorted(FIGURES))
+def report(request, reports):
+    return request.param, *reports[request.param]
+
+
+def test_every_file_is_written_and_returned(report):
+    name, _, out, files = report
+    figures = FIGURES[name]
+    expected = {"report.html", "report.md"} | {
+        f"figures/{f}.{ext}" for f in figures for ext in ("png", "svg")
+    }
+    assert set(files) == expected
+    for key, path in files.items():
+        assert path == out / key
+        assert path.is_file() and path.stat().st_size > 0
+    # written through temporary files: none may be left behind
+    assert not [p for p in out.rglob(".*")]
+
+
+def test_figures_are_not_blank(report):
+    import matplotlib.image
+
+    name, _, out, _ = report
+    for fig in FIGURES[name]:
+        pixels = matplotlib.image.imread(out / "figures" / f"{fig}.png")
+        assert pixels.ndim == 3 and pixels.shape[0] > 100 and pixels.shape[1] > 100
+        assert pixels[..., :3].var() > 0, fig
+        svg = (out / "figures" / f"{fig}.svg").read_text(encoding="utf-8")
+        assert svg.lstrip().startswith("<?xml") and "<path" in svg, fig
+
+
+def test_html_is_self_contained_and_embeds_every_figure(report):
+    name, _, out, _ = report
+    html = (out / "report.html").read_text(encoding="utf-8")
+    for external in ('src="http', "src='http", 'href="http', "href='http", "<link", "@import"):
+        assert external not in html
+    assert "<script" not in html
+    embedded = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(embedded) == len(FIGURES[name])
+    for fig in FIGURES[name]:
+        png = (out / "figures" / f"{fig}.png").read_bytes()
+        assert base64.b64encode(png).decode("ascii") in embedded, fig
+
+
+def test_html_names_every_study(report):
+    from markupsafe import escape
+
+    name, run, out, _ = report
+    html = (out / "report.html").read_text(encoding="utf-8")
+    studies = pd.read_csv(run / "data.csv", keep_default_na=False)["study"].unique()
+    for study in studies:
+        assert str(escape(study)) in html
+
+
+def test_markdown_has_the_summary_table_and_links_figures(report):
+    name, run, out, _ = report
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "| parameter | mean | sd | q2.5 | q50 | q97.5 |" in md
+    summary = pd.read_csv(run / "summary.csv", keep_default_na=False)
+    for parameter in summary["parameter"]:
+        if "<" not in parameter and "|" not in parameter:  # those are escaped; see below
+            assert f"| {parameter} |" in md
+    for fig in FIGURES[name]:
+        assert f"](figures/{fig}.png)" in md
+
+
+def test_hostile_study_names_are_shown_as_text(reports):
+    _, out, _ = reports["hostile"]
+    html = (out / "report.html").read_text(encoding="utf-8")
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "=cmd|&#39; /C calc&#39;!A0" in html
+    assert "Smith &amp; $Jones$" in html
+    assert "<script>" not in md
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in md
+    assert r"=cmd\|' /C calc'!A0" in md  # a raw pipe would split the table cell
+
+
+def test_headline_speaks_the_scale_of_the_measure(reports):
+    def headline(name):
+        html = (reports[name][1] / "report.html").read_text(encoding="utf-8")
+        return re.search(r'<div class="headline">(.*?)</div>', html, re.S).group(1)
+
+    assert "odds ratio of" in headline("binomial")
+    assert "prediction interval" in headline("normal-mcmc")
+    assert "computed exactly" in headline("exact")
+    exposure = headline("exposure")
+    assert "multiplies the odds of the outcome" in exposure
+    for label in ("2 mg/kg IM, 1 session", "2 mg/kg IM, 3 sessions", "0.5 mg/kg IV, 1 session"):
+        assert f"For {label}:" in exposure
+
+
+def test_sections_follow_the_run(reports):
+    html = {k: (v[1] / "report.html").read_text(encoding="utf-8") for k, v in reports.items()}
+    assert 'id="loo"' in html["normal-mcmc"] and 'id="loo"' not in html["exact"]
+    assert 'id="questions"' in html["exposure"] and 'id="questions"' not in html["binomial"]
+    assert 'class="verdict none"' in html["exact"]
+    for page in html.values():
+        assert 'id="posterior-summary"' in page and 'id="manifest"' in page
+
+
+def test_binomial_forest_uses_metafor_log_odds_ratios(reports):
+    run = load_run(reports["binomial"][0])
+    ours = observed_effects(run).set_index("study")
+    evidence = bk.load_evidence(DATA / "oud_abstinence.csv")
+    reference = bk.effects(evidence, measure="OR", timepoint="12 months")
+    assert list(ours.index) == list(reference.index)
+    np.testing.assert_allclose(ours["yi"], reference["yi"], rtol=1e-12)
+    np.testing.assert_allclose(ours["sei"], reference["sei"], rtol=1e-12)
+
+
+def test_rebuild_in_place_replaces_the_report(reports, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(reports["exact"][0], run)
+    first = build_report(run)
+    assert first["report.html"] == run / "report.html"
+    before = {p.name for p in run.iterdir()}
+    second = build_report(run)
+    assert set(second) == set(first)
+    assert {p.name for p in run.iterdir()} == before
+    # the figures are deterministic: the same run gives the same bytes
+    for key in first:
+        if key.endswith(".svg"):
+            assert first[key].read_bytes() == second[key].read_bytes()
+
+
+def test_a_folder_that_is_not_a_run_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="not a folder"):
+        build_report(tmp_path / "missing")
+    with pytest.raises(UserError, match="summary.csv, manifest.json missing"):
+        build_report(tmp_path)
+
+
+def test_regimen_draws_agree_with_effect_draws_of_the_fit(tmp_path):
+    """The report's dose-response formula, from the run directory, equals the live fit's."""
+    from bayeskit.questions import effect_draws
+    from bayeskit.rundir import write_run
+    from bayeskit.spec import load_spec
+
+    spec = load_spec(ROOT / "models" / "oud_abstinence.toml")
+    kwargs = spec.fit_kwargs() | {"draws": 100, "tune": 100, "chains": 1, "seed": 3}
+    fit = bk.fit(spec.data_files(), **kwargs)
+    run = load_run(write_run(fit, tmp_path / "run", command=["test"]))
+    posterior = run.group("posterior")
+    for route, dose, sessions in [("im", 2.0, 1), ("im", 2.0, 3), ("iv", 0.5, 1), ("oral", 0.0, 2)]:
+        ours = regimen_draws(
+            posterior, run.settings, route=route, dose_mg_per_kg=dose, sessions=sessions
+        )
+        theirs = effect_draws(fit, route=route, dose_mg_per_kg=dose, sessions=sessions)
+        assert set(ours.data_vars) == set(theirs.data_vars)
+        for var in theirs.data_vars:
+            np.testing.assert_allclose(ours[var].values, theirs[var].values, rtol=1e-12)
+    # an array of doses is the same as one call per dose
+    grid = np.array([0.0, 0.5, 2.0])
+    curve = regimen_draws(posterior, run.settings, route="im", dose_mg_per_kg=grid, sessions=3)
+    for dose in grid:
+        one = effect_draws(fit, route="im", dose_mg_per_kg=dose, sessions=3)
+        np.testing.assert_allclose(curve["p_with"].sel(dose=dose).values, one["p_with"].values)
+
+
+def test_regimen_draws_refuses_unknown_routes(reports):
+    run = load_run(reports["exposure"][0])
+    with pytest.raises(UserError, match="route 'rectal' is not in this fit"):
+        regimen_draws(run.group("posterior"), run.settings, route="rectal", dose_mg_per_kg=1)
+
+
+def test_loaded_run_keeps_names_that_look_missing(tmp_path, reports):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(reports["exact"][0], run)
+    data = pd.read_csv(run / "data.csv")
+    data.loc[0, "study"] = "NA"
+    data.to_csv(run / "data.csv", index=False)
+    assert load_run(run).data["study"].iloc[0] == "NA"
+
+
+def test_a_figure_that_fails_is_reported_not_fatal(reports, tmp_path, monkeypatch):
+    from bayeskit.report import render
+
+    def broken(run):
+        raise ValueError("no ink")
+
+    figures = tuple(
+        (name, title, broken if name == "forest" else draw, caption)
+        for name, title, draw, caption in render.FIGURES
+    )
+    monkeypatch.setattr(render, "FIGURES", figures)
+    with pytest.warns(RuntimeWarning, match="the forest figure could not be drawn"):
+        files = build_report(reports["exact"][0], out_dir=tmp_path)
+    assert "figures/forest.png" not in files and "figures/prior_posterior.png" in files
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Forest plot: ValueError: no ink" in html
