@@ -58,7 +58,10 @@ def check_out_dir(out: str | Path, *, force: bool) -> Path:
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a folder")
     if not out.parent.exists():
-        raise UserError(f"cannot write {out}: the folder {out.parent} does not exist")
+        try:  # `--out runs/NAME` on a fresh checkout: make runs/
+            out.parent.mkdir(parents=True)
+        except OSError as err:
+            raise UserError(f"cannot create the folder {out.parent}: {err.strerror}") from None
     return out
 
 

@@ -15,14 +15,61 @@ from bayeskit.evidence import check_table
 from bayeskit.spec import spec_from_dict
 
 runner = CliRunner()
-COLUMNS = ["study", "arm", "outcome", "n", "events", "mean", "sd", "role", "design", "route",
-           "dose_mg_per_kg", "sessions", "timepoint", "yi", "sei", "vi", "age"]
-NASTY = ["", "nan", "NaN", "inf", "-inf", "1e400", "-1", "0", "3.5", "1,5", "=cmd|' /C calc'!A0",
-         "+SUM(1)", "@x", "<script>alert(1)</script>", "ß∂ƒ©", "\u202e", "NA", " ", "999999999999",
-         "im", "IV", "rct", "control", "experimental", "single", "12 months", "None", "true"]
-cell = st.one_of(st.sampled_from(NASTY), st.integers(-10, 10**6).map(str),
-                 st.floats(allow_nan=True, allow_infinity=True).map(repr),
-                 st.text(string.printable, max_size=12))
+COLUMNS = [
+    "study",
+    "arm",
+    "outcome",
+    "n",
+    "events",
+    "mean",
+    "sd",
+    "role",
+    "design",
+    "route",
+    "dose_mg_per_kg",
+    "sessions",
+    "timepoint",
+    "yi",
+    "sei",
+    "vi",
+    "age",
+]
+NASTY = [
+    "",
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "1e400",
+    "-1",
+    "0",
+    "3.5",
+    "1,5",
+    "=cmd|' /C calc'!A0",
+    "+SUM(1)",
+    "@x",
+    "<script>alert(1)</script>",
+    "ß∂ƒ©",
+    "\u202e",
+    "NA",
+    " ",
+    "999999999999",
+    "im",
+    "IV",
+    "rct",
+    "control",
+    "experimental",
+    "single",
+    "12 months",
+    "None",
+    "true",
+]
+cell = st.one_of(
+    st.sampled_from(NASTY),
+    st.integers(-10, 10**6).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.text(string.printable, max_size=12),
+)
 
 
 @st.composite
@@ -38,8 +85,11 @@ def tables(draw):
     return buf.getvalue()
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(text=tables())
 def test_generated_tables_never_crash_the_validator(tmp_path, text):
     path = tmp_path / "t.csv"
@@ -53,8 +103,11 @@ def test_generated_tables_never_crash_the_validator(tmp_path, text):
     assert (result.exit_code == 2) == bool(issues)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(text=tables(), measure=st.sampled_from(["OR", "RR", "RD", "PLO", "MD", "SMD", "PREPOST"]))
 def test_generated_tables_never_crash_effects_or_leave_partial_output(tmp_path, text, measure):
     path = tmp_path / "t.csv"
@@ -69,20 +122,49 @@ def test_generated_tables_never_crash_effects_or_leave_partial_output(tmp_path, 
 
 
 toml_value = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-5, 10**9), st.floats(allow_nan=True),
-              st.sampled_from(NASTY), st.text(max_size=10)),
-    lambda children: st.one_of(st.lists(children, max_size=3),
-                               st.dictionaries(st.sampled_from(
-                                   ["files", "family", "pooling", "draws", "mu", "tau",
-                                    "seed", "outcome", "method", "x"]), children, max_size=3)),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-5, 10**9),
+        st.floats(allow_nan=True),
+        st.sampled_from(NASTY),
+        st.text(max_size=10),
+    ),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3),
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "files",
+                    "family",
+                    "pooling",
+                    "draws",
+                    "mu",
+                    "tau",
+                    "seed",
+                    "outcome",
+                    "method",
+                    "x",
+                ]
+            ),
+            children,
+            max_size=3,
+        ),
+    ),
     max_leaves=8,
 )
 
 
 @settings(max_examples=150, deadline=None)
-@given(raw=st.dictionaries(st.sampled_from(["data", "model", "priors", "sampler", "name",
-                                            "questions", "report", "extra"]), toml_value,
-                           max_size=5))
+@given(
+    raw=st.dictionaries(
+        st.sampled_from(
+            ["data", "model", "priors", "sampler", "name", "questions", "report", "extra"]
+        ),
+        toml_value,
+        max_size=5,
+    )
+)
 def test_generated_specs_are_accepted_or_explained(raw):
     try:
         spec_from_dict(raw)

@@ -208,7 +208,9 @@ def fit(
         list[str] | None,
         typer.Option(help="A prior as NAME=DIST, e.g. 'tau=HalfNormal(0.5)' (repeatable)."),
     ] = None,
-    pooling: Annotated[str, typer.Option(help="partial, none or full.")] = "partial",
+    pooling: Annotated[
+        str | None, typer.Option(help="partial (default), none or full; overrides a spec's.")
+    ] = None,
     method: Annotated[str | None, typer.Option(help="mcmc or exact (normal-normal only).")] = None,
     seed: Annotated[
         int | None, typer.Option(help="Random seed (recorded in the manifest).")
@@ -253,6 +255,8 @@ def fit(
         loaded = load_spec(spec)
         raw = loaded.model_dump(mode="json", exclude={"base_dir"})
         raw["sampler"] |= sampler_flags
+        if pooling is not None:
+            raw["model"]["pooling"] = pooling
         the_spec = spec_from_dict(raw, source=str(spec), base_dir=loaded.base_dir)
     else:
         if not data:
@@ -271,7 +275,7 @@ def fit(
                 "outcome": outcome,
                 "timepoint": timepoint,
             },
-            "model": {"family": model, "pooling": pooling, "covariates": covariates},
+            "model": {"family": model, "pooling": pooling or "partial", "covariates": covariates},
             "priors": priors,
             "sampler": sampler_flags,
         }
@@ -334,8 +338,9 @@ def fit(
 @app.command(epilog="Example: bayeskit report runs/oud_abstinence")
 @_user_errors
 def report(
-    run: Annotated[Path, typer.Argument(help="A run directory written by bayeskit fit.",
-                                        show_default=False)],
+    run: Annotated[
+        Path, typer.Argument(help="A run directory written by bayeskit fit.", show_default=False)
+    ],
 ) -> None:
     """Rebuild report.html, report.md and figures/ of a run directory from its files."""
     from bayeskit.report import build_report
@@ -343,8 +348,10 @@ def report(
     written = build_report(run)
     html = written.get("report.html")
     size = f" ({html.stat().st_size / 1e3:.0f} kB)" if html else ""
-    typer.echo(f"wrote {run / 'report.html'}{size}, report.md and "
-               f"{sum(1 for k in written if k.startswith('figures/'))} figure files")
+    typer.echo(
+        f"wrote {run / 'report.html'}{size}, report.md and "
+        f"{sum(1 for k in written if k.startswith('figures/'))} figure files"
+    )
 
 
 teach_app = typer.Typer(help="Teaching demonstrations.", no_args_is_help=True)

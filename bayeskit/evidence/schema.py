@@ -106,8 +106,11 @@ def _cell_schema(columns: pd.Index, shape: Shape) -> pa.DataFrameSchema:
             ))  # fmt: skip
         elif col in INTEGER_COLUMNS:
             checks.append(
-                pa.Check(lambda s: s.map(_is_whole), ignore_na=True,
-                         error=f"must be a whole number (at most {MAX_COUNT:.0e})")
+                pa.Check(
+                    lambda s: s.map(_is_whole),
+                    ignore_na=True,
+                    error=f"must be a whole number (at most {MAX_COUNT:.0e})",
+                )
             )
         elif col not in TEXT_COLUMNS:
             what = (

@@ -211,3 +211,16 @@ def test_bad_spec_names_the_key(tmp_path):
     broken.write_text("[data\nfiles = 3")
     result = runner.invoke(app, ["fit", str(broken)])
     assert result.exit_code == 2 and "not valid TOML" in result.output
+
+
+def test_pooling_flag_overrides_the_spec_and_out_parents_are_created(tmp_path):
+    out = tmp_path / "runs" / "none"
+    result = runner.invoke(
+        app,
+        ["fit", str(SPEC), "--method", "exact", "--pooling", "none", "--out", str(out), "--quiet"],
+    )
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(out / "summary.csv", index_col="parameter")
+    assert "mu" not in summary.index and "theta[A]" in summary.index
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["settings"]["pooling"] == "none"

@@ -140,7 +140,11 @@ def test_compare_user_errors(two_runs, tmp_path):
 
 def test_crash_while_writing_leaves_previous_results_intact(two_runs, monkeypatch):
     run = two_runs / "partial"
-    before = {p.name: p.read_bytes() for p in run.iterdir()}
+
+    def files(folder):
+        return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+    before = files(run)
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt  # as if Ctrl-C arrived halfway through the writing
@@ -159,7 +163,7 @@ def test_crash_while_writing_leaves_previous_results_intact(two_runs, monkeypatc
     ]
     result = runner.invoke(app, args)
     assert result.exit_code != 0
-    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    assert files(run) == before
     leftovers = [p.name for p in two_runs.iterdir() if p.name.startswith(".")]
     assert leftovers == []
 
