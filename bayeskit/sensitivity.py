@@ -26,7 +26,8 @@ def sensitivity(spec, *, headline: list[str] | None = None, progress=None) -> di
         Summary rows to track (default: the spec's ``sensitivity.headline``, else ``mu``
         and ``tau``).
     progress : callable, optional
-        Called with a short label before each refit.
+        Called as ``progress(label, done, total)`` before each refit (the total grows
+        once the main fit tells how many studies leave-one-out will drop).
 
     Returns
     -------
@@ -46,9 +47,9 @@ def sensitivity(spec, *, headline: list[str] | None = None, progress=None) -> di
         scenarios.append((label, alt, ()))
     main = None
     rows = []
-    for label, priors, exclude in scenarios:
+    for done, (label, priors, exclude) in enumerate(scenarios):
         if progress:
-            progress(label)
+            progress(label, done, len(scenarios))
         f = fit(files, **(kwargs | {"priors": kwargs["priors"] | priors}), exclude=exclude)
         if main is None:
             main = f

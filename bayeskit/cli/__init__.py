@@ -498,9 +498,17 @@ def sensitivity(
 
     the_spec = load_spec(spec)
     out = check_out_dir(out, force=force)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     console = Console(stderr=True, quiet=quiet)
-    with console.status("refitting") as status:
-        result = run(the_spec, progress=lambda label: status.update(f"refitting: {label}"))
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("refitting", total=None)
+
+        def advance(label, done, total):
+            bar.update(task, description=f"refitting: {label}", completed=done, total=total)
+
+        result = run(the_spec, progress=advance)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         result["table"].to_csv(tmp / "sensitivity.csv", index=False, float_format="%.10g")
