@@ -321,11 +321,18 @@ def fit(
         }
         typer.echo(json.dumps(payload, default=float))
     elif not quiet:
+        main_rows = summary[~summary.index.str.startswith("question[")]
         _print_table(
-            summary.reset_index().set_index("parameter"),
+            main_rows,
             title=f"{result.family} ({result.method}) posterior",
-            columns=list(summary.columns[:5]),
+            columns=["mean", "sd", "q2.5", "q50", "q97.5"],
         )
+        if "questions" in tables:
+            _print_table(
+                tables["questions"].reset_index().set_index("question"),
+                title="questions",
+                columns=["quantity", "q50", "q2.5", "q97.5", "prob"],
+            )
         for check in result.checks:
             if check.verdict != "pass":
                 typer.echo(f"{check.verdict}: {check.message}", err=True)
@@ -531,16 +538,28 @@ def _print_table(table, title: str, columns: list[str] | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from rich.markup import escape
+
     view = Table(title=title)
     view.add_column(table.index.name or "study", no_wrap=True)
     default = ("yi", "sei", "route", "dose_mg_per_kg", "sessions", "design")
-    shown = [c for c in table.columns if c in (columns or default)]
+    wanted = columns or default
+    shown = [c for c in wanted if c in table.columns]
     for col in shown:
-        view.add_column(col, justify="right")
-    for study, row in table.iterrows():
-        cells = [f"{row[c]:.4f}" if isinstance(row[c], float) else str(row[c]) for c in shown]
-        view.add_row(str(study), *cells)
+        view.add_column(col, justify="right", no_wrap=True)
+    for label, row in table.iterrows():
+        # names such as theta[A] or bioavailability[iv] must not be read as rich markup
+        cells = [escape(_cell(row[c])) for c in shown]
+        view.add_row(escape(str(label)), *cells)
     Console(soft_wrap=True).print(view)
+
+
+def _cell(value) -> str:
+    import math
+
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
 
 
 def main() -> None:
