@@ -536,9 +536,8 @@ def sensitivity(
 
 def _print_table(table, title: str, columns: list[str] | None = None) -> None:
     from rich.console import Console
-    from rich.table import Table
-
     from rich.markup import escape
+    from rich.table import Table
 
     view = Table(title=title)
     view.add_column(table.index.name or "study", no_wrap=True)
