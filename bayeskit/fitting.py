@@ -328,7 +328,7 @@ EXPOSURE_OPTIONS = (
 
 
 def _fit_exposure(fam, data, outcome, timepoint, priors, options, effect_options, **sampling):
-    from bayeskit.evidence import load_evidence, load_routes
+    from bayeskit.evidence import load_routes
     from bayeskit.models.exposure import exposure_data
     from bayeskit.models.exposure_data import gather
     from bayeskit.priors import parse_prior
@@ -339,13 +339,7 @@ def _fit_exposure(fam, data, outcome, timepoint, priors, options, effect_options
             f"unknown exposure-response option {unknown[0]!r}; options: "
             f"{', '.join(EXPOSURE_OPTIONS)}"
         )
-    if isinstance(data, pd.DataFrame):
-        tables = [data]
-    elif isinstance(data, list) and all(isinstance(t, pd.DataFrame) for t in data):
-        tables = data
-    else:
-        paths = [data] if isinstance(data, (str, Path)) else list(data)
-        tables = [load_evidence(p) for p in paths]
+    tables = _tables(data)
     scale = options.pop("scale", "logit")
     if scale not in ("logit", "smd"):
         raise UserError(f"scale must be 'logit' (binary outcomes) or 'smd' (got {scale!r})")
@@ -429,19 +423,21 @@ def resolve_priors(fam, prepared, given: Mapping[str, Any] | None) -> dict:
     return chosen
 
 
-def _without(data, exclude: Sequence[str]):
-    """Return the data with the named studies' rows removed (each file keeps its attrs)."""
+def _tables(data) -> list[pd.DataFrame]:
+    """Return the evidence as a list of validated tables, one per file (shapes may differ)."""
     from bayeskit.evidence import load_evidence
 
     if isinstance(data, pd.DataFrame):
-        tables = [data]
-    elif isinstance(data, list) and all(isinstance(t, pd.DataFrame) for t in data):
-        tables = data
-    else:
-        paths = [data] if isinstance(data, (str, Path)) else list(data)
-        tables = []
-        for p in paths:  # one table per file: files may differ in shape
-            tables.append(load_evidence(p))
+        return [data]
+    if isinstance(data, list) and all(isinstance(t, pd.DataFrame) for t in data):
+        return data
+    paths = [data] if isinstance(data, (str, Path)) else list(data)
+    return [load_evidence(p) for p in paths]
+
+
+def _without(data, exclude: Sequence[str]):
+    """Return the data with the named studies' rows removed (each file keeps its attrs)."""
+    tables = _tables(data)
     known = {str(s) for t in tables for s in t["study"]}
     missing = sorted(set(exclude) - known)
     if missing:
