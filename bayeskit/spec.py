@@ -203,7 +203,14 @@ def load_spec(path: str | Path) -> Spec:
     """
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: no such spec file")
+        from bayeskit._resources import models_dir
+
+        # a bundled spec by name, so `bayeskit fit oud_abstinence` works from any folder
+        bundled = models_dir() / (path.name if path.suffix == ".toml" else f"{path.name}.toml")
+        if not bundled.is_file():
+            known = ", ".join(sorted(p.stem for p in models_dir().glob("*.toml")))
+            raise UserError(f"{path}: no such spec file (bundled specs: {known})")
+        path = bundled
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:

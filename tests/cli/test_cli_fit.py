@@ -224,3 +224,15 @@ def test_pooling_flag_overrides_the_spec_and_out_parents_are_created(tmp_path):
     assert "mu" not in summary.index and "theta[A]" in summary.index
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["settings"]["pooling"] == "none"
+
+
+def test_bundled_spec_by_name_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "r"
+    result = runner.invoke(
+        app, ["fit", "eight_schools", "--method", "exact", "--out", str(out), "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "summary.csv").exists()
+    missing = runner.invoke(app, ["fit", "no_such_spec"])
+    assert missing.exit_code == 2 and "bundled specs: eight_schools" in missing.output
