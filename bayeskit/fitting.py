@@ -239,21 +239,16 @@ def fit(
     if fam.name == "binomial-normal":
         options["baseline"] = baseline
     pm_model = fam.build(prepared, chosen, **options)
-    idata = sample(
-        pm_model,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        seed=seed,
-        sampler=sampler,
-        target_accept=target_accept,
-        progress=progress,
-    )
-    from bayeskit.diagnostics import diagnose
-
-    return Fit(
-        idata, pm_model, fam.name, method, prepared, chosen, settings, checks=diagnose(idata)
-    )
+    sampling = {
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "seed": seed,
+        "sampler": sampler,
+        "target_accept": target_accept,
+        "progress": progress,
+    }
+    return _mcmc_fit(pm_model, fam, prepared, chosen, settings, sampling)
 
 
 def sample(
@@ -377,18 +372,14 @@ def _fit_exposure(fam, data, outcome, timepoint, priors, options, effect_options
     options.setdefault("exposure_ref", 0.1)
     model = fam.build(prepared, chosen, **options)
     settings = {"method": "mcmc", "scale": scale, **options, **sampling}
-    idata = sample(
-        model,
-        draws=sampling["draws"],
-        tune=sampling["tune"],
-        chains=sampling["chains"],
-        seed=sampling["seed"],
-        sampler=sampling["sampler"],
-        target_accept=sampling["target_accept"],
-        progress=sampling["progress"],
-    )
+    return _mcmc_fit(model, fam, prepared, chosen, settings, sampling)
+
+
+def _mcmc_fit(model, fam, prepared, chosen, settings, sampling) -> Fit:
+    """Sample a built model and wrap it, with its diagnostics, in a :class:`Fit`."""
     from bayeskit.diagnostics import diagnose
 
+    idata = sample(model, **sampling)
     return Fit(idata, model, fam.name, "mcmc", prepared, chosen, settings, checks=diagnose(idata))
 
 
