@@ -15,6 +15,7 @@ import platform
 import shutil
 import sys
 import tempfile
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -112,8 +113,7 @@ def write_run(
     from bayeskit.diagnostics import to_json
 
     out = check_out_dir(out, force=force)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with staged_dir(out) as tmp:
         summary = fit.summary() if summary is None else summary
         summary.to_csv(tmp / "summary.csv", float_format="%.10g")
         for name, table in (tables or {}).items():
@@ -135,12 +135,25 @@ def write_run(
             from bayeskit.report import build_report
 
             build_report(tmp)  # from the files just written, as `bayeskit report` would
-        tmp.chmod(0o755)  # mkdtemp makes it private; a run directory is for reading
+    return out
+
+
+@contextmanager
+def staged_dir(out: Path):
+    """Yield an empty temporary folder beside ``out`` that replaces ``out`` when complete.
+
+    Whatever is written inside the ``with`` block appears at ``out`` all at once on
+    success; on any error (Ctrl-C included) the temporary folder is removed and ``out``
+    keeps its previous contents.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o755)  # mkdtemp makes it private; outputs are for reading
         replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out
 
 
 def _write_json(path: Path, data: dict) -> None:

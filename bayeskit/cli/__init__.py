@@ -390,11 +390,8 @@ def teach_pooling(
     force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
 ) -> None:
     """No, partial and complete pooling of the same studies side by side, with shrinkage."""
-    import shutil
-    import tempfile
-
     from bayeskit._resources import data_path
-    from bayeskit.rundir import check_out_dir, replace_dir
+    from bayeskit.rundir import check_out_dir, staged_dir
     from bayeskit.teach import pooling_comparison, shrinkage_plot
 
     if out is not None:
@@ -414,15 +411,10 @@ def teach_pooling(
     )
     typer.echo(result["narrative"])
     if out is not None:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-        try:
+        with staged_dir(out) as tmp:
             table.to_csv(tmp / "pooling.csv", float_format="%.10g")
             shrinkage_plot(table, float(result["full"]["mean"]), tmp / "shrinkage.png")
             (tmp / "narrative.md").write_text(result["narrative"] + "\n", encoding="utf-8")
-            replace_dir(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         typer.echo(f"wrote {out}")
 
 
@@ -493,12 +485,9 @@ def sensitivity(
     quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
 ) -> None:
     """Refit under the spec's alternative priors and leaving out each study in turn."""
-    import shutil
-    import tempfile
-
     from rich.console import Console
 
-    from bayeskit.rundir import check_out_dir, replace_dir
+    from bayeskit.rundir import check_out_dir, staged_dir
     from bayeskit.sensitivity import plot
     from bayeskit.sensitivity import sensitivity as run
     from bayeskit.spec import load_spec
@@ -516,16 +505,11 @@ def sensitivity(
             bar.update(task, description=f"refitting: {label}", completed=done, total=total)
 
         result = run(the_spec, progress=advance)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with staged_dir(out) as tmp:
         result["table"].to_csv(tmp / "sensitivity.csv", index=False, float_format="%.10g")
         plot(result["table"], tmp / "sensitivity.png")
         if result["psense"] is not None:
             result["psense"].to_csv(tmp / "psense.csv", float_format="%.10g")
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     if not quiet:
         table = result["table"].set_index("scenario")
         _print_table(

@@ -296,6 +296,15 @@ def build(
                 out = out + route_eff[np.maximum(route_idx, 0)] * on
             return out
 
+        def effect_of(rows, prefix, ind_idx):
+            """Return each row's effect (its control arm's with prefix "control_")."""
+            return effect(
+                rows[f"{prefix}dose_mg_per_kg"].to_numpy(float),
+                rows[f"{prefix}route_idx"].to_numpy(),
+                rows[f"{prefix}sessions"].to_numpy(float),
+                ind_idx,
+            )
+
         tau = priors["tau"].to_pymc("tau")
         dz = pm.Normal("delta_z", 0.0, 1.0, dims="study")
         delta = pm.Deterministic("delta", tau * dz, dims="study")
@@ -317,12 +326,7 @@ def build(
             alpha_sd = priors["baseline_sd"].to_pymc("alpha_sd")
             az = pm.Normal("alpha_z", 0.0, 1.0, dims="study")
             alpha = pm.Deterministic("alpha", alpha_mu[ind_of_study] + alpha_sd * az, dims="study")
-            eff = effect(
-                arms["dose_mg_per_kg"].to_numpy(float),
-                arms["route_idx"].to_numpy(),
-                arms["sessions"].to_numpy(float),
-                ind_of_study[s_idx],
-            )
+            eff = effect_of(arms, "", ind_of_study[s_idx])
             logit_p = alpha[s_idx] + eff + arms["c"].to_numpy() * delta[s_idx] + bias[s_idx]
             n = arms["n"].to_numpy(int)
             _observe(
@@ -336,18 +340,8 @@ def build(
             )
         if len(con):
             s_idx = con["study_idx"].to_numpy()
-            e1 = effect(
-                con["dose_mg_per_kg"].to_numpy(float),
-                con["route_idx"].to_numpy(),
-                con["sessions"].to_numpy(float),
-                ind_of_study[s_idx],
-            )
-            e0 = effect(
-                con["control_dose_mg_per_kg"].to_numpy(float),
-                con["control_route_idx"].to_numpy(),
-                con["control_sessions"].to_numpy(float),
-                ind_of_study[s_idx],
-            )
+            e1 = effect_of(con, "", ind_of_study[s_idx])
+            e0 = effect_of(con, "control_", ind_of_study[s_idx])
             mean = e1 - e0 + delta[s_idx] + bias[s_idx]
             sei = con["sei"].to_numpy(float)
             _observe(
