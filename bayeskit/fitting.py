@@ -9,6 +9,7 @@ milliseconds, and draws from it for plots.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ from bayeskit.models.data import ArmData, StudyData, arm_data, study_data
 
 METHODS = ("mcmc", "exact")
 SAMPLERS = ("nutpie", "pymc")
+# set by build_model: fit() then stops where it would sample and hands back the model, so
+# building and fitting share one path of validation and data preparation
+_BUILD_ONLY: ContextVar[bool] = ContextVar("bayeskit_build_only", default=False)
 
 
 @dataclass
@@ -271,19 +275,33 @@ def sample(
     import pymc as pm
 
     seeds = np.random.SeedSequence(seed).generate_state(3)
-    # name the sampler always: PyMC 6 picks nutpie by itself whenever it is installed
-    kwargs = {"nuts_sampler": sampler}
-    idata = pm.sample(
-        model=model,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        random_seed=int(seeds[0]),
-        target_accept=target_accept,
-        progressbar=progress,
-        compute_convergence_checks=False,
-        **kwargs,
-    )
+    if sampler == "nutpie":
+        # through the compile cache: a model of an already compiled structure only swaps
+        # its data in (bayeskit.compiled)
+        from bayeskit.compiled import sample_nutpie
+
+        idata = sample_nutpie(
+            model,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=int(seeds[0]),
+            target_accept=target_accept,
+            progress=progress,
+        )
+    else:
+        # name the sampler always: PyMC 6 picks nutpie by itself whenever it is installed
+        idata = pm.sample(
+            model=model,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            random_seed=int(seeds[0]),
+            target_accept=target_accept,
+            progressbar=progress,
+            compute_convergence_checks=False,
+            nuts_sampler=sampler,
+        )
     pm.compute_log_likelihood(idata, model=model, progressbar=False)
     prior = pm.sample_prior_predictive(draws=draws, model=model, random_seed=int(seeds[1]))
     ppc = pm.sample_posterior_predictive(
@@ -375,9 +393,40 @@ def _fit_exposure(fam, data, outcome, timepoint, priors, options, effect_options
     return _mcmc_fit(model, fam, prepared, chosen, settings, sampling)
 
 
+def build_model(data, model: str = "normal-normal", **options: Any):
+    """Build the PyMC model :func:`fit` would sample, without sampling it.
+
+    Takes the arguments of :func:`fit` (sampler settings are ignored). The model keeps
+    its data in ``pm.Data`` containers, so it can be extended in raw PyMC, sampled with
+    :func:`sample`, or given new data with ``pm.set_data``.
+
+    Returns
+    -------
+    pymc.Model
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> m = bk.build_model(bk.data_path("eight_schools.csv"),
+    ...                    priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
+    >>> [rv.name for rv in m.free_RVs]
+    ['mu', 'tau', 'theta_z', 'theta_new_z']
+    """
+    if options.get("method", "mcmc") != "mcmc":
+        raise UserError("build_model builds the MCMC model; the exact engine has none")
+    token = _BUILD_ONLY.set(True)
+    try:
+        return fit(data, model, **options)
+    finally:
+        _BUILD_ONLY.reset(token)
+
+
 def _mcmc_fit(model, fam, prepared, chosen, settings, sampling) -> Fit:
     """Sample a built model and wrap it, with its diagnostics, in a :class:`Fit`."""
     from bayeskit.diagnostics import diagnose
+
+    if _BUILD_ONLY.get():
+        return model
 
     idata = sample(model, **sampling)
     return Fit(idata, model, fam.name, "mcmc", prepared, chosen, settings, checks=diagnose(idata))

@@ -368,7 +368,9 @@ def _observe(dist, params, name, rows, weights, observed, dim):
     if np.any((w < 0) | (w > 1)):
         raise UserError("design weights (power priors) must lie in [0, 1]")
     if np.all(w == 1):
-        dist(name, **params(slice(None)), observed=observed, dims=dim)
+        # a data container, so that a compiled sampler can be reused with other outcomes
+        data = pm.Data(f"{name}_data", observed, dims=dim)
+        dist(name, **params(slice(None)), observed=data, dims=dim)
         return
     full, part = np.flatnonzero(w == 1), np.flatnonzero((w > 0) & (w < 1))
     if len(full):
