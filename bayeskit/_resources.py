@@ -19,17 +19,66 @@ def _root(kind: str) -> Path:
 
 
 def data_dir() -> Path:
-    """Return the folder holding the bundled evidence tables."""
+    """Return the folder holding the bundled evidence tables.
+
+    Returns
+    -------
+    pathlib.Path
+        ``data/`` of a checkout, or its copy inside an installed package.
+
+    Examples
+    --------
+    >>> from bayeskit import data_dir
+    >>> sorted(p.name for p in data_dir().glob("*.csv"))[:2]
+    ['eight_schools.csv', 'opioid_withdrawal.csv']
+    """
     return _root("data")
 
 
 def models_dir() -> Path:
-    """Return the folder holding the bundled analysis specs."""
+    """Return the folder holding the bundled analysis specs.
+
+    Returns
+    -------
+    pathlib.Path
+        ``models/`` of a checkout, or its copy inside an installed package.
+
+    Examples
+    --------
+    >>> from bayeskit import models_dir
+    >>> (models_dir() / "eight_schools.toml").is_file()
+    True
+    """
     return _root("models")
 
 
 def data_path(name: str) -> Path:
-    """Return the path of a bundled data file, e.g. ``data_path("routes.csv")``."""
+    """Return the path of a bundled data file, e.g. ``data_path("routes.csv")``.
+
+    Parameters
+    ----------
+    name : str
+        File name inside the bundled ``data/`` folder.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    UserError
+        When there is no such file; the message lists the bundled ones.
+
+    Examples
+    --------
+    >>> from bayeskit import data_path
+    >>> data_path("routes.csv").name
+    'routes.csv'
+    >>> data_path("nope.csv")
+    Traceback (most recent call last):
+    ...
+    bayeskit.errors.UserError: no bundled data file 'nope.csv'; bundled files: ...
+    """
     path = data_dir() / name
     if not path.is_file():
         from bayeskit.errors import UserError

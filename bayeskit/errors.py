@@ -10,7 +10,17 @@ from dataclasses import dataclass
 
 
 class UserError(Exception):
-    """A mistake in the user's input: the message says what is wrong and how to fix it."""
+    """A mistake in the user's input: the message says what is wrong and how to fix it.
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> try:
+    ...     bk.parse_prior("HalfNormal(-1)")
+    ... except bk.UserError as err:
+    ...     print(err)
+    invalid prior 'HalfNormal(-1)': HalfNormal: sigma must be > 0, found -1
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +40,12 @@ class Issue:
         The offending value as it appears in the file.
     rule : str
         The rule that was broken, in plain words.
+
+    Examples
+    --------
+    >>> from bayeskit.errors import Issue
+    >>> print(Issue("trials.csv", 3, "n", "-2", "must be a whole number >= 1"))
+    trials.csv, row 3, column 'n': must be a whole number >= 1 (found '-2')
     """
 
     file: str
@@ -51,7 +67,21 @@ class Issue:
 
 
 class EvidenceError(UserError):
-    """An evidence table broke one or more rules; ``issues`` lists every one of them."""
+    """An evidence table broke one or more rules; ``issues`` lists every one of them.
+
+    Parameters
+    ----------
+    issues : list of Issue
+        Every broken rule found.
+
+    Examples
+    --------
+    >>> from bayeskit.errors import EvidenceError, Issue
+    >>> err = EvidenceError([Issue("t.csv", None, "source", None, "column is missing")])
+    >>> print(err)
+    1 problem found in the evidence table:
+      - t.csv, column 'source': column is missing
+    """
 
     def __init__(self, issues: list[Issue]):
         self.issues = list(issues)

@@ -24,7 +24,23 @@ from bayeskit.errors import UserError
 
 @dataclass(frozen=True)
 class Measure:
-    """An effect measure: its code, what data it needs and what it means."""
+    """An effect measure: its code, what data it needs and what it means.
+
+    Attributes
+    ----------
+    code : str
+        bayeskit's code (``OR``, ``SMD``, ...).
+    outcome_type : {"binary", "continuous"}
+    groups : {1, 2}
+        One arm (``PLO``, ``PREPOST``, ``SMCR``, ``SMCC``) or experimental vs control.
+    description : str
+
+    Examples
+    --------
+    >>> from bayeskit.measures import MEASURES
+    >>> MEASURES["SMD"].outcome_type, MEASURES["SMD"].groups
+    ('continuous', 2)
+    """
 
     code: str
     outcome_type: Literal["binary", "continuous"]
@@ -54,7 +70,31 @@ ZeroRule = Literal["only0", "all", "if0all", "none"]
 
 
 def resolve_measure(code: str) -> Measure:
-    """Return the :class:`Measure` for ``code`` (case-insensitive; metafor's names accepted)."""
+    """Return the :class:`Measure` for ``code`` (case-insensitive; metafor's names accepted).
+
+    Parameters
+    ----------
+    code : str
+        ``OR``, ``RR``, ``RD``, ``PLO``, ``MD``, ``SMD``, ``PREPOST``, ``SMCR``, ``SMCC``,
+        or one of metafor's names (``MC``, ``LOGOR``, ``LOGRR``, ``HEDGES``, ``G``).
+
+    Returns
+    -------
+    Measure
+
+    Raises
+    ------
+    UserError
+        For an unknown code; the message lists the known ones.
+
+    Examples
+    --------
+    >>> from bayeskit.measures import resolve_measure
+    >>> resolve_measure("mc")
+    Measure(code='PREPOST', outcome_type='continuous', groups=1, description=...)
+    >>> resolve_measure("OR").description
+    'log odds ratio, experimental vs control'
+    """
     key = code.strip().upper()
     key = ALIASES.get(key, key)
     if key not in MEASURES:
@@ -330,6 +370,15 @@ def select_outcome(
 
     Raises a :class:`UserError` when the choice is ambiguous (several outcomes, or a study
     reporting several timepoints) or matches nothing.
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> from bayeskit.measures import select_outcome
+    >>> ev = bk.load_evidence(bk.data_path("oud_abstinence.csv"))
+    >>> rows = select_outcome(ev, "binary", timepoint="12 months")
+    >>> rows["arm"].tolist(), rows["events"].tolist()
+    (['high_dose', 'low_dose', 'three_sessions', 'one_session'], [8, 2, 13, 6])
     """
     need = f"measure {measure}" if measure else "this model"
     if outcome is not None:

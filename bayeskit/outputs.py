@@ -10,7 +10,20 @@ from bayeskit.errors import UserError
 
 
 def check_writable(path: str | Path, *, force: bool) -> Path:
-    """Refuse to replace an existing output unless ``force`` is set."""
+    """Refuse to replace an existing output unless ``force`` is set.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from bayeskit.outputs import check_writable
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> check_writable(folder / "es.csv", force=False).name
+    'es.csv'
+    >>> check_writable(folder, force=False)
+    Traceback (most recent call last):
+    ...
+    bayeskit.errors.UserError: ... already exists; use --force to replace it
+    """
     path = Path(path)
     if path.exists() and not force:
         raise UserError(f"{path} already exists; use --force to replace it")

@@ -19,7 +19,20 @@ HIDDEN_PREFIXES = ("_", "bioavailability_")
 
 
 def summary_variables(posterior) -> list[str]:
-    """Names of the posterior variables a summary reports, in reading order."""
+    """Names of the posterior variables a summary reports, in reading order.
+
+    Sampler-internal variables (non-centred ``*_z`` auxiliaries, the per-route
+    ``bioavailability_*`` components) are left out; ``mu``, ``beta``, ``tau``, ``theta``
+    and ``theta_new`` come first.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> from bayeskit.summary import summary_variables
+    >>> post = xr.Dataset({v: 0.0 for v in ("theta", "theta_z", "tau", "mu", "odds_ratio")})
+    >>> summary_variables(post)
+    ['mu', 'tau', 'theta', 'odds_ratio']
+    """
     names = [
         v
         for v in posterior.data_vars

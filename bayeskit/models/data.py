@@ -23,7 +23,18 @@ Covariates = str | Sequence[str] | None
 
 @dataclass
 class StudyData:
-    """One effect size ``yi`` with standard error ``sei`` per study."""
+    """One effect size ``yi`` with standard error ``sei`` per study.
+
+    Made by :func:`study_data`; the data of the ``normal-normal`` family.
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> from bayeskit.models.data import study_data
+    >>> d = study_data(bk.load_evidence(bk.data_path("eight_schools.csv")))
+    >>> d.study[:3], d.yi[:3].tolist(), d.measure, d.terms
+    (['A', 'B', 'C'], [28.0, 8.0, -3.0], 'MD', [])
+    """
 
     study: list[str]
     yi: np.ndarray
@@ -40,7 +51,21 @@ class StudyData:
 
 @dataclass
 class ArmData:
-    """One row per arm: counts (binary) or mean and its standard error (continuous)."""
+    """One row per arm: counts (binary) or mean and its standard error (continuous).
+
+    Made by :func:`arm_data`; the data of the ``binomial-normal`` and ``normal-arm``
+    families. ``treat`` is -1/2 for a control arm and +1/2 for an experimental or single
+    arm; ``study_idx`` maps each arm to its study.
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> from bayeskit.models.data import arm_data
+    >>> ev = bk.load_evidence(bk.data_path("oud_abstinence.csv"))
+    >>> d = arm_data(ev, outcome_type="binary", timepoint="12 months")
+    >>> d.arm[:2], d.treat[:2].tolist(), d.events[:2].tolist(), d.n[:2].tolist()
+    (['KRUPITSKY2002:high_dose', 'KRUPITSKY2002:low_dose'], [0.5, -0.5], [8, 2], [35.0, 35.0])
+    """
 
     study: list[str]
     arm: list[str]
