@@ -98,6 +98,14 @@ class Check:
     details : dict
         Per-parameter, per-chain or per-study numbers worth keeping; JSON-serialisable
         apart from NaN, which :func:`to_json` turns into ``None``.
+
+    Examples
+    --------
+    >>> from bayeskit.diagnostics import Check, verdict
+    >>> checks = [Check("r_hat", "pass", 1.002, "R-hat is at most 1.002."),
+    ...           Check("divergences", "fail", 3.0, "3 divergent transitions.")]
+    >>> verdict(checks)
+    'fail'
     """
 
     name: str

@@ -40,7 +40,22 @@ _GH_W = _GH_W / _GH_W.sum()
 
 @dataclass
 class ExactPosterior:
-    """The exact posterior of a normal-normal model, as a mixture over a grid of tau."""
+    """The exact posterior of a normal-normal model, as a mixture over a grid of tau.
+
+    Made by :func:`exact_posterior`. ``weight[g]`` is the posterior probability of the
+    grid cell at ``tau[g]``; ``m[g]`` and ``V[g]`` the conditional mean and covariance of
+    ``(mu, beta)`` given that tau, so every marginal is a normal mixture.
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> fit = bk.fit(bk.data_path("eight_schools.csv"), method="exact")
+    >>> post = fit.exact
+    >>> round(float(post.weight.sum()), 6), post.m.shape[1]
+    (1.0, 1)
+    >>> post.tau_quantile([0.5]).round(1)
+    array([4.4])
+    """
 
     data: StudyData
     pooling: str
@@ -226,6 +241,20 @@ def exact_posterior(
     Returns
     -------
     ExactPosterior
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> from bayeskit.exact import exact_posterior
+    >>> from bayeskit.models.data import study_data
+    >>> from bayeskit.priors import parse_prior
+    >>> d = study_data(bk.load_evidence(bk.data_path("eight_schools.csv")))
+    >>> post = exact_posterior(d, {"mu": parse_prior("Normal(0, 5)"),
+    ...                            "tau": parse_prior("HalfCauchy(5)")})
+    >>> post.summary().loc["mu", ["mean", "q2.5", "q97.5"]].round(1).tolist()
+    [4.4, -2.2, 10.9]
+    >>> post.shrinkage.idxmax()  # the least precise school borrows most
+    'H'
     """
     for name in ("mu", "beta") if data.terms else ("mu",):
         if not priors[name].is_normal:

@@ -221,7 +221,38 @@ def load_spec(path: str | Path) -> Spec:
 
 
 def spec_from_dict(raw: dict, *, source: str = "(spec)", base_dir: str | Path = ".") -> Spec:
-    """Validate a spec given as a dict (a parsed TOML file, or built from CLI flags)."""
+    """Validate a spec given as a dict (a parsed TOML file, or built from CLI flags).
+
+    Parameters
+    ----------
+    raw : dict
+        The spec's tables, as :func:`tomllib.load` returns them.
+    source : str
+        Where the spec came from, for error messages.
+    base_dir : path
+        Folder that relative data paths are read from.
+
+    Returns
+    -------
+    Spec
+
+    Raises
+    ------
+    UserError
+        Naming every unknown key or wrong value.
+
+    Examples
+    --------
+    >>> from bayeskit.spec import spec_from_dict
+    >>> spec = spec_from_dict({"data": {"files": ["eight_schools.csv"]},
+    ...                        "priors": {"tau": "HalfCauchy(5)"}})
+    >>> spec.model.family, spec.model.pooling, spec.priors["tau"]
+    ('normal-normal', 'partial', 'HalfCauchy(beta=5)')
+    >>> spec_from_dict({"data": {"files": ["x.csv"]}, "model": {"pooling": "some"}})
+    Traceback (most recent call last):
+    ...
+    bayeskit.errors.UserError: ...model.pooling...
+    """
     try:
         return Spec.model_validate({**raw, "base_dir": str(base_dir)})
     except ValidationError as err:

@@ -20,7 +20,15 @@ _OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 
 
 def file_sha256(path: str | Path) -> str:
-    """Return the SHA-256 hex digest of a file's bytes (recorded in every run's manifest)."""
+    """Return the SHA-256 hex digest of a file's bytes (recorded in every run's manifest).
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> from bayeskit.evidence.read import file_sha256
+    >>> len(file_sha256(bk.data_path("eight_schools.csv")))
+    64
+    """
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 

@@ -67,7 +67,17 @@ SHAPES = {
 
 
 def detect_shape(columns: pd.Index) -> Shape | None:
-    """Return the table's shape from its columns, or None when it matches none."""
+    """Return the table's shape from its columns, or None when it matches none.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from bayeskit.evidence.schema import detect_shape
+    >>> detect_shape(pd.Index(["study", "yi", "sei", "measure"])).name
+    'study'
+    >>> detect_shape(pd.Index(["foo"])) is None
+    True
+    """
     if "arm" in columns:
         return SHAPES["arm"]
     if "yi" in columns:

@@ -21,7 +21,18 @@ PARAMETRIZATIONS = ("noncentered", "centered")
 
 
 def check_pooling(pooling: str, X: pd.DataFrame) -> str:
-    """Validate ``pooling`` (and that no-pooling models have no covariates)."""
+    """Validate ``pooling`` (and that no-pooling models have no covariates).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> check_pooling("partial", pd.DataFrame(index=range(3)))
+    'partial'
+    >>> check_pooling("none", pd.DataFrame({"dose": [1.0, 2.0]}))
+    Traceback (most recent call last):
+    ...
+    bayeskit.errors.UserError: covariates need a pooled model: ...
+    """
     if pooling not in POOLING:
         raise UserError(f"pooling must be one of {', '.join(POOLING)} (got {pooling!r})")
     if pooling == "none" and X.shape[1]:

@@ -98,6 +98,19 @@ def exposure_data(
     scale : {"logit", "smd"}
     designs : list of str, optional
         Keep only studies of these designs (switch a design off by leaving it out).
+
+    Returns
+    -------
+    ExposureData
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> from bayeskit.models.exposure import exposure_data
+    >>> ev = bk.load_evidence(bk.data_path("oud_abstinence.csv"))
+    >>> d = exposure_data(ev[ev["timepoint"] == "12 months"], None, routes=bk.load_routes())
+    >>> d.study, d.arms["c"].tolist()
+    (['KRUPITSKY2002', 'KRUPITSKY2007'], [0.5, -0.5, 0.5, -0.5])
     """
     parts = []
     if arms is not None and len(arms):
@@ -218,6 +231,41 @@ def build(
     """Return the ``pymc.Model`` of the exposure-response model.
 
     Dims: ``study``, ``arm``, ``contrast``, ``route``, ``indication``, ``design``.
+
+    Parameters
+    ----------
+    data : ExposureData
+        From :func:`exposure_data`.
+    priors : dict of str to Prior
+        ``beta_dose`` (or ``emax`` and ``ed50``), ``tau``, ``baseline``, ``baseline_sd``,
+        and as needed ``indication_sd``, ``beta_sessions``, ``route_sd``, ``bias``.
+    form : {"loglinear", "emax"}
+    sessions : {"multiplier", "term", "ignore"}
+    exposure_ref : float
+        Reference systemic exposure (mg/kg) of the log-linear form.
+    route_effect : bool
+        Add a route effect beyond pharmacokinetics.
+    bias_sd : dict, optional
+        Extra SD of each non-randomised design's bias (defaults: ``DEFAULT_BIAS_SD``).
+    design_weight : dict, optional
+        Power-prior weights per design, instead of a bias term.
+    borrowing : bool
+        Exchangeable slopes across indications.
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> from bayeskit.models.exposure import build, exposure_data
+    >>> from bayeskit.priors import parse_prior
+    >>> ev = bk.load_evidence(bk.data_path("oud_abstinence.csv"))
+    >>> arms = ev[ev["timepoint"] == "12 months"]
+    >>> d = exposure_data(arms, None, routes=bk.load_routes())
+    >>> pri = {k: parse_prior(v) for k, v in {"beta_dose": "Normal(0, 0.5)",
+    ...        "tau": "HalfNormal(0.5)", "baseline": "Normal(0, 2)",
+    ...        "baseline_sd": "HalfNormal(1)"}.items()}
+    >>> m = build(d, pri)
+    >>> m.coords["route"], m.coords["indication"]
+    (('iv', 'im', 'sl', 'oral', 'intranasal'), ('OUD',))
     """
     import pymc as pm
     import pytensor.tensor as pt

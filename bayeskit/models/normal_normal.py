@@ -20,6 +20,13 @@ def auto_parametrization(data: StudyData) -> str:
     within-study standard error, the likelihood pins each ``theta`` down better than the
     population distribution does, and the centred form samples better (Betancourt &
     Girolami 2015, arXiv:1312.0906). Otherwise the non-centred form avoids the funnel.
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> from bayeskit.models.data import study_data
+    >>> auto_parametrization(study_data(bk.load_evidence(bk.data_path("eight_schools.csv"))))
+    'noncentered'
     """
     w = 1 / data.sei**2
     k = len(data.yi)
