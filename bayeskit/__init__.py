@@ -24,6 +24,7 @@ _EXPORTS = {
     "build_model": "bayeskit.fitting",
     "sample": "bayeskit.fitting",
     "sbc": "bayeskit.sbc",
+    "batch": "bayeskit.batch",
     "summarize": "bayeskit.summary",
     "predict": "bayeskit.questions",
     "load_spec": "bayeskit.spec",

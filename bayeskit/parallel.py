@@ -37,7 +37,7 @@ def dask_client(scheduler: str | None = None, workers: int | None = None):
 
     from distributed import Client, LocalCluster
 
-    if scheduler:
+    if scheduler and scheduler != "local":
         try:
             client = Client(scheduler, timeout="10s")
         except (OSError, TimeoutError, ValueError) as exc:
@@ -83,8 +83,8 @@ def run_tasks(
     tasks : sequence of tuple
         The arguments of each call.
     scheduler : str, optional
-        ``tcp://host:port`` of a running Dask scheduler; None starts a LocalCluster;
-        ``"none"`` runs the tasks in this process, one after another.
+        ``tcp://host:port`` of a running Dask scheduler; ``"local"`` or None starts a
+        LocalCluster; ``"none"`` runs the tasks in this process, one after another.
     workers : int, optional
         Worker processes of the LocalCluster (default: one per core).
     retries : int

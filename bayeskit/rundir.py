@@ -93,6 +93,7 @@ def write_run(
     summary=None,
     tables: dict | None = None,
     report: bool = True,
+    extra: dict | None = None,
 ) -> Path:
     """Write a fit's run directory atomically.
 
@@ -109,6 +110,8 @@ def write_run(
         Further tables to write as ``<name>.csv`` (questions, borrowing, ...).
     report : bool
         Also write ``report.html``, ``report.md`` and ``figures/`` (default True).
+    extra : dict, optional
+        Further entries for ``manifest.json`` (a batch records its task key there).
     """
     from bayeskit.diagnostics import to_json
 
@@ -127,10 +130,8 @@ def write_run(
         )
         _write_json(tmp / "diagnostics.json", diag)
         hashes = fit.data.table.attrs.get("sha256", {})
-        _write_json(
-            tmp / "manifest.json",
-            manifest(fit, spec=spec, data_hashes=hashes, command=command or sys.argv),
-        )
+        record = manifest(fit, spec=spec, data_hashes=hashes, command=command or sys.argv)
+        _write_json(tmp / "manifest.json", record | (extra or {}))
         if report:
             from bayeskit.report import build_report
 

@@ -284,29 +284,14 @@ def fit(
         from bayeskit.rundir import check_out_dir
 
         check_out_dir(out, force=force)
-    from bayeskit.fitting import fit as run_fit
+    from bayeskit.batch import fit_spec
 
     show_progress = not quiet and not json_out and sys.stderr.isatty()
     if quiet or json_out:  # PyMC reports "Sampling: [y]" through logging; keep stderr clean
         import logging
 
         logging.getLogger("pymc").setLevel(logging.WARNING)
-    result = run_fit(the_spec.data_files(), **the_spec.fit_kwargs(), progress=show_progress)
-    summary = result.summary()
-    tables = {}
-    if the_spec.questions and result.family == "exposure-response":
-        from bayeskit.questions import answer_questions
-
-        tables["questions"] = answer_questions(result, the_spec)
-        summary = _with_questions(summary, tables["questions"])
-    if (
-        result.family == "exposure-response"
-        and the_spec.model.borrowing
-        and (len(result.data.indication) > 1)
-    ):
-        from bayeskit.questions import borrowing_table
-
-        tables["borrowing"] = borrowing_table(result, the_spec)
+    result, summary, tables = fit_spec(the_spec, progress=show_progress)
     if out is not None:
         from bayeskit.rundir import write_run
 
@@ -458,17 +443,6 @@ def compare(
         plot_comparison(table, plot)
 
 
-def _with_questions(summary, questions):
-    """Summary rows for each question's answers, named ``question[<label>].<quantity>``."""
-    import pandas as pd
-
-    rows = questions.reset_index()
-    rows.index = [f"question[{r.question}].{r.quantity}" for r in rows.itertuples()]
-    rows = rows.drop(columns=["question", "quantity"])
-    rows.index.name = "parameter"
-    return pd.concat([summary, rows])
-
-
 @app.command(epilog="Example: bayeskit sensitivity models/oud_abstinence.toml --out runs/oud-sens")
 @_user_errors
 def sensitivity(
@@ -516,6 +490,174 @@ def sensitivity(
             table, "sensitivity", columns=["parameter", "mean", "q2.5", "q97.5", "shift_sd"]
         )
         typer.echo(f"wrote {out}")
+
+
+SCHEDULER_HELP = (
+    "Where the fits run: 'local' (a Dask LocalCluster with one worker per core), "
+    "tcp://host:port (a running Dask scheduler) or 'none' (one after another here)."
+)
+
+
+@app.command(
+    epilog="Example: bayeskit sbc --model binomial-normal --replicates 200 --out runs/sbc-bn"
+)
+@_user_errors
+def sbc(
+    out: Annotated[Path, typer.Option(help="Run directory to write.")],
+    model: Annotated[
+        str,
+        typer.Option(
+            help="Model family: normal-normal, binomial-normal, normal-arm or exposure-response."
+        ),
+    ] = "normal-normal",
+    replicates: Annotated[int, typer.Option(help="Simulated data sets.")] = 200,
+    studies: Annotated[
+        int,
+        typer.Option(
+            help="Studies per simulated data set (exposure-response uses the bundled design)."
+        ),
+    ] = 8,
+    method: Annotated[
+        str, typer.Option(help="mcmc, or exact (normal-normal only: the exact engine).")
+    ] = "mcmc",
+    draws: Annotated[
+        int, typer.Option(help="Posterior draws per replicate after thinning (ranks 0..draws).")
+    ] = 99,
+    prior: Annotated[
+        list[str] | None,
+        typer.Option(help="A prior as NAME=DIST replacing the SBC default (repeatable)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same ranks.")] = 0,
+    scheduler: Annotated[str, typer.Option(help=SCHEDULER_HELP)] = "local",
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes of the LocalCluster (default: cores).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+    quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
+) -> None:
+    """Simulation-based calibration: simulate from the prior, refit, check the ranks.
+
+    Writes ranks.csv, summary.csv, figures/sbc.png, report.md and manifest.json. Exits 1
+    when a parameter fails (ranks not uniform at the 1% level, or 95% coverage more than
+    3 Monte Carlo standard errors from 95%).
+    """
+    from bayeskit.errors import UserError
+    from bayeskit.models import get_family
+    from bayeskit.rundir import check_out_dir
+    from bayeskit.sbc import SBC_PRIORS, sbc_normal_normal, sbc_passes, write_sbc_run
+
+    family = get_family(model).name
+    priors = _parse_prior_flags(prior)
+    out = check_out_dir(out, force=force)
+    settings = {
+        "model": family,
+        "method": method,
+        "replicates": replicates,
+        "studies": studies,
+        "draws": draws,
+        "seed": seed,
+        "priors": SBC_PRIORS[family] | priors,
+    }
+    if method == "exact":
+        from bayeskit.priors import parse_prior
+
+        if family != "normal-normal":
+            raise UserError("the exact engine is for the normal-normal model; use --method mcmc")
+        chosen = {k: parse_prior(v, what=f"prior for {k}") for k, v in settings["priors"].items()}
+        if (draws + 1) % 10:
+            raise UserError(f"--draws + 1 must be divisible by 10 (got {draws})")
+        ranks = sbc_normal_normal(
+            priors=chosen, studies=studies, replicates=replicates, draws=draws, seed=seed
+        )
+    elif method == "mcmc":
+        from bayeskit.sbc import sbc as run
+
+        if (draws + 1) % 10:
+            raise UserError(f"--draws + 1 must be divisible by 10 (got {draws})")
+        ranks = run(
+            family,
+            replicates=replicates,
+            studies=studies,
+            priors=priors,
+            draws=draws,
+            seed=seed,
+            scheduler=scheduler,
+            workers=workers,
+            progress=not quiet,
+        )
+    else:
+        raise UserError(f"method must be mcmc or exact (got {method!r})")
+    summary = write_sbc_run(ranks, out, settings=settings, command=sys.argv)
+    if not quiet:
+        _print_table(
+            summary,
+            f"SBC: {family} ({method}, {replicates} replicates)",
+            columns=["p_uniform", "coverage_50", "coverage_80", "coverage_95"],
+        )
+        typer.echo(f"wrote {out}")
+    if not sbc_passes(summary):
+        typer.echo("calibration check failed: see summary.csv and figures/sbc.png", err=True)
+        raise typer.Exit(EXIT_FAILED_DIAGNOSTICS)
+
+
+@app.command(
+    epilog="Example: bayeskit batch 'models/*.toml' --out runs/all  |  "
+    "bayeskit batch fits.csv --out runs/many --scheduler tcp://10.0.0.5:8786"
+)
+@_user_errors
+def batch(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="A glob of spec files (quote it), or a manifest CSV with columns name, spec "
+            "and optionally data, seed, method.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Batch folder: fits/<name>/, batch.csv, manifest.json.")
+    ],
+    scheduler: Annotated[str, typer.Option(help=SCHEDULER_HELP)] = "local",
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes of the LocalCluster (default: cores).")
+    ] = None,
+    retries: Annotated[int, typer.Option(help="Retries of a failed fit.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seeds the fits whose spec has no seed.")] = 0,
+    report: Annotated[
+        bool, typer.Option(help="Also write each fit's HTML report and figures.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option(help="Refit everything; by default finished fits are skipped.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
+) -> None:
+    """Run many fits (on Dask) and gather their summaries; re-running resumes.
+
+    A fit whose run directory already holds the same task (spec, data, seed) is skipped,
+    so a batch that was interrupted carries on where it stopped. Exits 1 when a fit
+    failed (its error is in batch.csv).
+    """
+    from bayeskit.batch import batch as run
+
+    table = run(
+        source,
+        out,
+        scheduler=scheduler,
+        workers=workers,
+        retries=retries,
+        seed=seed,
+        force=force,
+        report=report,
+        progress=not quiet,
+    )
+    fits = table.drop_duplicates("name")
+    failed = fits[fits["status"] != "done"]
+    if not quiet:
+        typer.echo(f"{len(fits) - len(failed)} of {len(fits)} fits done; wrote {out}")
+    for row in failed.itertuples():
+        typer.echo(f"error: {row.name}: {getattr(row, 'message', '')}", err=True)
+    if len(failed):
+        raise typer.Exit(EXIT_FAILED_DIAGNOSTICS)
 
 
 def _print_table(table, title: str, columns: list[str] | None = None) -> None:

@@ -1,0 +1,377 @@
+"""Many independent fits: one per spec file, or one per row of a manifest.
+
+``bayeskit batch 'models/*.toml' --out runs/all`` fits every spec;
+``bayeskit batch fits.csv --out runs/many`` fits every row of a manifest, a CSV with
+columns
+
+* ``name`` (required): the fit's folder name, letters, digits, ``.``, ``_`` and ``-``;
+* ``spec`` (required): an analysis spec, relative to the manifest's folder;
+* ``data`` (optional): evidence file(s) replacing the spec's, ``;``-separated;
+* ``seed`` (optional): replaces the spec's seed;
+* ``method`` (optional): ``mcmc`` or ``exact``.
+
+The fits run as tasks on ``dask.distributed`` (:mod:`bayeskit.parallel`). ``OUT`` gets
+``fits/<name>/`` (a run directory like ``bayeskit fit``'s, written atomically),
+``batch.csv`` (every fit's summary in one table) and ``manifest.json``. A fit whose run
+directory holds the same task (spec, data and settings hashed) is skipped, so a batch
+that was killed resumes where it stopped. Each task is deterministic given its seed
+(fits without a seed get one derived from the batch seed and the fit's name), so the
+cluster and a plain loop (``--scheduler none``) give identical numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import hashlib
+import json
+import re
+import shutil
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bayeskit.errors import UserError
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+MANIFEST_COLUMNS = ("name", "spec", "data", "seed", "method")
+SUMMARY_COLUMNS = ("mean", "sd", "q2.5", "q50", "q97.5", "r_hat", "ess_bulk")
+
+
+@dataclass
+class Task:
+    """One fit of a batch."""
+
+    name: str
+    spec: str
+    data: list[str] = field(default_factory=list)
+    seed: int | None = None
+    method: str | None = None
+
+    def key(self) -> str:
+        """Hash of what the fit depends on: spec and data bytes, seed, method, bayeskit."""
+        from bayeskit.spec import load_spec
+
+        digest = hashlib.sha256()
+        digest.update(json.dumps(asdict(self), sort_keys=True).encode())
+        spec = load_spec(self.spec)
+        files = [Path(p) for p in self.data] or spec.data_files()
+        for path in [Path(self.spec), *files]:
+            digest.update(path.read_bytes())
+        digest.update(_bayeskit_version().encode())
+        return digest.hexdigest()
+
+
+def _bayeskit_version() -> str:
+    import bayeskit
+
+    return bayeskit.__version__
+
+
+def read_tasks(source: str | Path, *, seed: int = 0) -> list[Task]:
+    """Return the fits a batch runs: every spec matching a glob, or every manifest row.
+
+    Parameters
+    ----------
+    source : str or Path
+        A glob of spec files (``models/*.toml``), or a manifest ``.csv``.
+    seed : int
+        Batch seed: a fit with no seed of its own gets one derived from it and its name.
+
+    Examples
+    --------
+    >>> from bayeskit._resources import models_dir
+    >>> tasks = read_tasks(str(models_dir() / "*.toml"))
+    >>> [t.name for t in tasks]
+    ['eight_schools', 'oud_abstinence', 'ow_withdrawal', 'sud_abstinence']
+    """
+    source = str(source)
+    if source.lower().endswith(".csv"):
+        tasks = _read_manifest(Path(source))
+    else:
+        paths = sorted(glob.glob(source, recursive=True))
+        if not paths:
+            raise UserError(f"no spec files match {source!r}")
+        tasks = [Task(name=Path(p).stem, spec=str(Path(p).resolve())) for p in paths]
+    names = [t.name for t in tasks]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise UserError(f"fit names must be unique; repeated: {', '.join(dup)}")
+    for t in tasks:
+        if t.seed is None:
+            t.seed = int(
+                np.random.SeedSequence([seed, *t.name.encode()]).generate_state(1)[0] % 2**31
+            )
+    return tasks
+
+
+def _read_manifest(path: Path) -> list[Task]:
+    if not path.is_file():
+        raise UserError(f"{path}: no such manifest file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
+    rows = list(csv.DictReader(text.splitlines()))
+    if not rows:
+        raise UserError(f"{path}: the manifest has no fits")
+    columns = list(rows[0].keys())
+    for col in ("name", "spec"):
+        if col not in columns:
+            raise UserError(f"{path}: missing column {col!r} (columns: {', '.join(columns)})")
+    unknown = [c for c in columns if c not in MANIFEST_COLUMNS]
+    if unknown:
+        raise UserError(
+            f"{path}: unknown column {unknown[0]!r}; allowed: {', '.join(MANIFEST_COLUMNS)}"
+        )
+    base = path.resolve().parent
+    tasks = []
+    for i, row in enumerate(rows, start=2):  # spreadsheet row: the header is row 1
+        where = f"{path}, row {i}"
+        name = (row.get("name") or "").strip()
+        if not NAME.match(name):
+            raise UserError(
+                f"{where}, column name: {name!r} is not a folder name (letters, digits, "
+                "'.', '_' and '-', at most 100, starting with a letter or digit)"
+            )
+        spec = (row.get("spec") or "").strip()
+        if not spec:
+            raise UserError(f"{where}, column spec: a spec file is required")
+        spec_path = (base / spec).resolve()
+        if not spec_path.is_file():
+            raise UserError(f"{where}, column spec: no such file {spec}")
+        data = [s.strip() for s in (row.get("data") or "").split(";") if s.strip()]
+        data_paths = []
+        for d in data:
+            p = (base / d).resolve()
+            if not p.is_file():
+                raise UserError(f"{where}, column data: no such file {d}")
+            data_paths.append(str(p))
+        seed_text = (row.get("seed") or "").strip()
+        seed = None
+        if seed_text:
+            if not re.fullmatch(r"\d{1,10}", seed_text) or int(seed_text) >= 2**31:
+                raise UserError(
+                    f"{where}, column seed: {seed_text!r} is not a whole number in [0, 2^31)"
+                )
+            seed = int(seed_text)
+        method = (row.get("method") or "").strip().lower() or None
+        if method not in (None, "mcmc", "exact"):
+            raise UserError(f"{where}, column method: {method!r} is not mcmc or exact")
+        tasks.append(Task(name, str(spec_path), data_paths, seed, method))
+    return tasks
+
+
+def task_spec(task: Task):
+    """Return a task's spec: its spec file with the task's data, seed and method.
+
+    A normal-normal spec that names no method uses the exact engine (same posterior,
+    no sampling) unless the task asks for ``mcmc``.
+    """
+    from bayeskit.spec import load_spec, spec_from_dict
+
+    loaded = load_spec(task.spec)
+    raw = loaded.model_dump(mode="json", exclude={"base_dir"})
+    if task.data:
+        raw["data"]["files"] = list(task.data)
+    raw["sampler"]["seed"] = task.seed
+    if task.method:
+        raw["sampler"]["method"] = task.method
+    elif loaded.model.family == "normal-normal" and "method" not in loaded.sampler.model_fields_set:
+        raw["sampler"]["method"] = "exact"
+    return spec_from_dict(raw, source=task.spec, base_dir=loaded.base_dir)
+
+
+def fit_spec(the_spec, *, progress: bool = False):
+    """Fit a spec; return the fit, its summary (with question rows) and extra tables."""
+    from bayeskit.fitting import fit
+
+    result = fit(the_spec.data_files(), **the_spec.fit_kwargs(), progress=progress)
+    summary = result.summary()
+    tables = {}
+    if the_spec.questions and result.family == "exposure-response":
+        from bayeskit.questions import answer_questions
+
+        tables["questions"] = answer_questions(result, the_spec)
+        summary = _with_questions(summary, tables["questions"])
+    if (
+        result.family == "exposure-response"
+        and the_spec.model.borrowing
+        and (len(result.data.indication) > 1)
+    ):
+        from bayeskit.questions import borrowing_table
+
+        tables["borrowing"] = borrowing_table(result, the_spec)
+    return result, summary, tables
+
+
+def _with_questions(summary, questions):
+    """Summary rows for each question's answers, named ``question[<label>].<quantity>``."""
+    rows = questions.reset_index()
+    rows.index = [f"question[{r.question}].{r.quantity}" for r in rows.itertuples()]
+    rows = rows.drop(columns=["question", "quantity"])
+    rows.index.name = "parameter"
+    return pd.concat([summary, rows])
+
+
+def run_task(task: dict, fits_dir: str, report: bool) -> dict:
+    """Fit one task into ``fits_dir/<name>`` and return its summary rows (a Dask task)."""
+    import logging
+    import time
+
+    from bayeskit.rundir import write_run
+
+    logging.getLogger("pymc").setLevel(logging.WARNING)
+    t = Task(**task)
+    start = time.perf_counter()
+    try:
+        the_spec = task_spec(t)
+        result, summary, tables = fit_spec(the_spec)
+        write_run(
+            result,
+            Path(fits_dir) / t.name,
+            spec=the_spec.to_toml_dict(),
+            force=True,
+            summary=summary,
+            tables=tables,
+            report=report,
+            extra={"batch_task": t.key()},
+        )
+    except UserError as err:  # the user's mistake: recorded, not retried
+        return {"name": t.name, "status": "error", "message": str(err), "rows": []}
+    rows = summary.reset_index().rename(columns={summary.index.name or "index": "parameter"})
+    rows = rows[["parameter", *[c for c in SUMMARY_COLUMNS if c in rows.columns]]]
+    return {
+        "name": t.name,
+        "status": "done",
+        "verdict": result.verdict,
+        "method": result.method,
+        "seconds": time.perf_counter() - start,
+        "rows": rows.to_dict(orient="records"),
+    }
+
+
+def finished(task: Task, fits_dir: Path) -> bool:
+    """Whether ``fits_dir/<name>`` already holds this exact task's complete results."""
+    path = fits_dir / task.name / "manifest.json"
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8")).get("batch_task")
+    except (OSError, ValueError):
+        return False
+    return recorded == task.key()
+
+
+def batch(
+    source: str | Path,
+    out: str | Path,
+    *,
+    scheduler: str | None = "local",
+    workers: int | None = None,
+    retries: int = 2,
+    seed: int = 0,
+    force: bool = False,
+    report: bool = False,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Run many fits and gather their summaries into one table.
+
+    Parameters
+    ----------
+    source : str or Path
+        A glob of spec files or a manifest CSV (see :func:`read_tasks`).
+    out : str or Path
+        The batch folder: ``fits/<name>/`` per fit, ``batch.csv``, ``manifest.json``.
+    scheduler, workers, retries
+        Where and how the fits run (:func:`bayeskit.parallel.run_tasks`).
+    seed : int
+        Seeds the fits that have no seed of their own.
+    force : bool
+        Refit everything (otherwise finished fits are kept and skipped).
+    report : bool
+        Also write each fit's HTML report and figures (slower).
+    progress : bool
+
+    Returns
+    -------
+    DataFrame
+        One row per fit and parameter: ``name``, ``status``, ``parameter`` and the
+        summary columns; fits that failed have ``status`` ``error`` and a ``message``.
+
+    Examples
+    --------
+    >>> import bayeskit as bk, tempfile
+    >>> from bayeskit._resources import models_dir
+    >>> out = tempfile.mkdtemp()
+    >>> table = bk.batch(str(models_dir() / "eight_schools.toml"), out,
+    ...                  scheduler="none")  # doctest: +SKIP
+    >>> table.set_index("parameter").loc["mu", "mean"].round(0)  # doctest: +SKIP
+    np.float64(4.0)
+    """
+    from bayeskit.outputs import write_text_atomic
+    from bayeskit.parallel import run_tasks
+    from bayeskit.rundir import _write_json, versions
+
+    tasks = read_tasks(source, seed=seed)
+    out = Path(out)
+    marker = out / "manifest.json"
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} exists and is not a folder")
+    if out.exists() and any(out.iterdir()) and not marker.exists() and not force:
+        raise UserError(f"{out} exists and is not a batch folder; use --force to replace it")
+    if force and out.exists():
+        shutil.rmtree(out)
+    fits_dir = out / "fits"
+    fits_dir.mkdir(parents=True, exist_ok=True)
+    for stale in fits_dir.glob(".*.tmp"):  # staging folders of a killed run
+        shutil.rmtree(stale, ignore_errors=True)
+    _write_json(
+        marker,
+        {
+            "command": sys.argv,
+            "source": str(source),
+            "seed": seed,
+            "versions": versions(),
+            "fits": [asdict(t) for t in tasks],
+        },
+    )
+    todo = [t for t in tasks if not finished(t, fits_dir)]
+    results = {}
+    for i, result in run_tasks(
+        run_task,
+        [(asdict(t), str(fits_dir), report) for t in todo],
+        scheduler=scheduler,
+        workers=workers,
+        retries=retries,
+        progress=progress,
+        label="fits",
+    ):
+        results[todo[i].name] = result
+    frames = []
+    for t in tasks:
+        res = results.get(t.name)
+        if res is None:  # finished in an earlier run: read its summary back
+            frames.append(_summary_rows(t.name, fits_dir / t.name))
+        elif res["status"] == "error":
+            frames.append(pd.DataFrame([{"name": t.name, "status": "error", **res}]))
+        else:
+            rows = pd.DataFrame(res["rows"])
+            rows.insert(0, "status", "done")
+            rows.insert(0, "name", t.name)
+            frames.append(rows)
+    table = pd.concat(frames, ignore_index=True).drop(columns=["rows"], errors="ignore")
+    write_text_atomic(
+        out / "batch.csv", table.to_csv(index=False, float_format="%.10g"), force=True
+    )
+    return table
+
+
+def _summary_rows(name: str, run_dir: Path) -> pd.DataFrame:
+    summary = pd.read_csv(run_dir / "summary.csv", index_col=0)
+    rows = summary.reset_index().rename(columns={summary.index.name or "index": "parameter"})
+    rows = rows[["parameter", *[c for c in SUMMARY_COLUMNS if c in rows.columns]]]
+    rows.insert(0, "status", "done")
+    rows.insert(0, "name", name)
+    return rows
