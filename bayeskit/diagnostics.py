@@ -307,12 +307,18 @@ def loo_table(idata: xr.DataTree, *, var_name: str | None = None) -> pd.DataFram
         )
         result = azs.loo(idata, pointwise=True, var_name=var_name)
 
-    table = pd.DataFrame(
-        {
-            "elpd_loo_i": result.elpd_i.to_series(),
-            "pareto_k": result.pareto_k.to_series(),
-        }
-    )
+    if result.elpd_i.ndim == 0:  # one observation with no dims: a one-row table
+        table = pd.DataFrame(
+            {"elpd_loo_i": [float(result.elpd_i)], "pareto_k": [float(result.pareto_k)]},
+            index=pd.Index([var_name], name="observation"),
+        )
+    else:
+        table = pd.DataFrame(
+            {
+                "elpd_loo_i": result.elpd_i.to_series(),
+                "pareto_k": result.pareto_k.to_series(),
+            }
+        )
     k = table["pareto_k"].to_numpy()
     table["verdict"] = np.select(
         [~(k <= PARETO_K_MAX), k > result.good_k], ["fail", "warn"], default="pass"

@@ -15,8 +15,17 @@ import pandas as pd
 from bayeskit.errors import UserError
 
 
-def sensitivity(spec, *, headline: list[str] | None = None, progress=None) -> dict:
+def sensitivity(
+    spec,
+    *,
+    headline: list[str] | None = None,
+    progress=None,
+    scheduler: str | None = "none",
+    workers: int | None = None,
+) -> dict:
     """Refit ``spec`` under its alternative priors and leave-one-study-out.
+
+    The main fit runs here; the refits run as tasks (:func:`bayeskit.parallel.run_tasks`).
 
     Parameters
     ----------
@@ -26,8 +35,10 @@ def sensitivity(spec, *, headline: list[str] | None = None, progress=None) -> di
         Summary rows to track (default: the spec's ``sensitivity.headline``, else ``mu``
         and ``tau``).
     progress : callable, optional
-        Called as ``progress(label, done, total)`` before each refit (the total grows
-        once the main fit tells how many studies leave-one-out will drop).
+        Called as ``progress(label, done, total)`` as the fits finish.
+    scheduler, workers
+        Where the refits run: ``"none"`` (this process, the default), ``"local"`` (a
+        Dask LocalCluster) or ``tcp://host:port``.
 
     Returns
     -------
@@ -35,28 +46,41 @@ def sensitivity(spec, *, headline: list[str] | None = None, progress=None) -> di
         ``table``: one row per (scenario, parameter) with mean, sd, q2.5, q97.5 and the
         shift of the mean in units of the main fit's posterior SD; ``psense``: the
         power-scaling table or None; ``main``: the main fit.
+
+    Examples
+    --------
+    >>> from bayeskit.spec import load_spec
+    >>> spec = load_spec("eight_schools")
+    >>> spec.sensitivity.leave_one_out
+    True
+    >>> result = sensitivity(spec)  # doctest: +SKIP
     """
     from bayeskit.fitting import fit
+    from bayeskit.parallel import run_tasks
 
     kwargs = spec.fit_kwargs()
     files = spec.data_files()
     headline = headline or list(spec.sensitivity.headline) or ["mu", "tau"]
-    scenarios = [("main", {}, ())]
+    scenarios = []
     for alt in spec.sensitivity.priors:
         label = "prior: " + ", ".join(f"{k} = {v}" for k, v in alt.items())
         scenarios.append((label, alt, ()))
-    main = None
-    rows = []
-    for done, (label, priors, exclude) in enumerate(scenarios):
+    if progress:
+        progress("main", 0, len(scenarios) + 1)
+    main = fit(files, **kwargs)
+    rows = _headline_rows("main", main, headline)
+    if spec.sensitivity.leave_one_out:
+        scenarios += [(f"without {study}", {}, (study,)) for study in main.data.study]
+    tasks = [(files, kwargs, pri, exc, headline, label) for label, pri, exc in scenarios]
+    results = {}
+    for done, (i, result) in enumerate(
+        run_tasks(_refit, tasks, scheduler=scheduler, workers=workers, progress=False), start=1
+    ):
+        results[i] = result
         if progress:
-            progress(label, done, len(scenarios))
-        f = fit(files, **(kwargs | {"priors": kwargs["priors"] | priors}), exclude=exclude)
-        if main is None:
-            main = f
-            if spec.sensitivity.leave_one_out:
-                for study in f.data.study:
-                    scenarios.append((f"without {study}", {}, (study,)))
-        rows += _headline_rows(label, f, headline)
+            progress(scenarios[i][0], done, len(scenarios) + 1)
+    for i in range(len(scenarios)):
+        rows += results[i]
     table = pd.DataFrame(rows)
     base = table[table["scenario"] == "main"].set_index("parameter")
     table["shift_sd"] = [
@@ -66,6 +90,17 @@ def sensitivity(spec, *, headline: list[str] | None = None, progress=None) -> di
         for r in table.itertuples()
     ]
     return {"table": table, "psense": power_scaling(main), "main": main}
+
+
+def _refit(files, kwargs, priors, exclude, headline, label) -> list[dict]:
+    """One refit of a sensitivity analysis (a task): its headline rows."""
+    import logging
+
+    from bayeskit.fitting import fit
+
+    logging.getLogger("pymc").setLevel(logging.WARNING)
+    f = fit(files, **(kwargs | {"priors": kwargs["priors"] | priors}), exclude=exclude)
+    return _headline_rows(label, f, headline)
 
 
 def _headline_rows(label, f, headline):

@@ -499,3 +499,21 @@ def test_diagnose_reads_a_real_nutpie_fit_of_eight_schools():
     assert list(checks["pareto_k"].details["pareto_k"]) == schools
     assert checks["pareto_k"].details["good_k"] == pytest.approx(1 - 1 / math.log10(600))
     json.dumps(to_json(list(checks.values())), allow_nan=False)
+
+
+def test_loo_table_of_a_single_observation_without_dims():
+    import numpy as np
+    from arviz_base import from_dict
+    from scipy import stats
+
+    from bayeskit.diagnostics import loo_table
+
+    rng = np.random.default_rng(2)
+    mu = rng.normal(0, 0.3, size=(2, 400))
+    idata = from_dict(
+        {"posterior": {"mu": mu}, "log_likelihood": {"y": stats.norm.logpdf(0.2, mu)}}
+    )
+    table = loo_table(idata)
+    assert table.index.tolist() == ["y"]
+    assert table["verdict"].iloc[0] == "pass"
+    assert table["elpd_loo_i"].iloc[0] < 0

@@ -26,6 +26,11 @@ app = typer.Typer(
 
 EXIT_OK, EXIT_FAILED_DIAGNOSTICS, EXIT_USER_ERROR = 0, 1, 2
 
+SCHEDULER_HELP = (
+    "Where the fits run: 'local' (a Dask LocalCluster with one worker per core), "
+    "tcp://host:port (a running Dask scheduler) or 'none' (one after another here)."
+)
+
 
 def _user_errors(func: Callable) -> Callable:
     """Report a user's mistake as a message and exit code 2 instead of a traceback."""
@@ -455,6 +460,10 @@ def sensitivity(
     out: Annotated[
         Path, typer.Option(help="Folder to write sensitivity.csv, .png and psense.csv into.")
     ],
+    scheduler: Annotated[str, typer.Option(help=SCHEDULER_HELP)] = "local",
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes of the LocalCluster (default: cores).")
+    ] = None,
     force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
     quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
 ) -> None:
@@ -478,7 +487,7 @@ def sensitivity(
         def advance(label, done, total):
             bar.update(task, description=f"refitting: {label}", completed=done, total=total)
 
-        result = run(the_spec, progress=advance)
+        result = run(the_spec, progress=advance, scheduler=scheduler, workers=workers)
     with staged_dir(out) as tmp:
         result["table"].to_csv(tmp / "sensitivity.csv", index=False, float_format="%.10g")
         plot(result["table"], tmp / "sensitivity.png")
@@ -490,12 +499,6 @@ def sensitivity(
             table, "sensitivity", columns=["parameter", "mean", "q2.5", "q97.5", "shift_sd"]
         )
         typer.echo(f"wrote {out}")
-
-
-SCHEDULER_HELP = (
-    "Where the fits run: 'local' (a Dask LocalCluster with one worker per core), "
-    "tcp://host:port (a running Dask scheduler) or 'none' (one after another here)."
-)
 
 
 @app.command(
