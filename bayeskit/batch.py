@@ -43,7 +43,28 @@ SUMMARY_COLUMNS = ("mean", "sd", "q2.5", "q50", "q97.5", "r_hat", "ess_bulk")
 
 @dataclass
 class Task:
-    """One fit of a batch."""
+    """One fit of a batch.
+
+    Attributes
+    ----------
+    name : str
+        The fit's folder name under ``fits/``.
+    spec : str
+        Path of the analysis spec.
+    data : list of str
+        Evidence files replacing the spec's (empty: the spec's own).
+    seed : int, optional
+        Replaces the spec's seed.
+    method : str, optional
+        ``mcmc`` or ``exact``, replacing the spec's.
+
+    Examples
+    --------
+    >>> from bayeskit._resources import models_dir
+    >>> task = Task("es", str(models_dir() / "eight_schools.toml"), seed=1)
+    >>> task.method is None, len(task.key())
+    (True, 64)
+    """
 
     name: str
     spec: str
@@ -170,6 +191,14 @@ def task_spec(task: Task):
 
     A normal-normal spec that names no method uses the exact engine (same posterior,
     no sampling) unless the task asks for ``mcmc``.
+
+    Examples
+    --------
+    >>> from bayeskit._resources import models_dir
+    >>> task = Task("es", str(models_dir() / "eight_schools.toml"), seed=1, method="exact")
+    >>> the_spec = task_spec(task)
+    >>> the_spec.sampler.method, the_spec.sampler.seed
+    ('exact', 1)
     """
     from bayeskit.spec import load_spec, spec_from_dict
 
@@ -186,7 +215,16 @@ def task_spec(task: Task):
 
 
 def fit_spec(the_spec, *, progress: bool = False):
-    """Fit a spec; return the fit, its summary (with question rows) and extra tables."""
+    """Fit a spec; return the fit, its summary (with question rows) and extra tables.
+
+    Examples
+    --------
+    >>> from bayeskit._resources import models_dir
+    >>> task = Task("es", str(models_dir() / "eight_schools.toml"), seed=1, method="exact")
+    >>> result, summary, tables = fit_spec(task_spec(task))
+    >>> result.method, round(float(summary.loc["mu", "mean"]), 1), tables
+    ('exact', 4.4, {})
+    """
     from bayeskit.fitting import fit
 
     result = fit(the_spec.data_files(), **the_spec.fit_kwargs(), progress=progress)
@@ -218,7 +256,18 @@ def _with_questions(summary, questions):
 
 
 def run_task(task: dict, fits_dir: str, report: bool) -> dict:
-    """Fit one task into ``fits_dir/<name>`` and return its summary rows (a Dask task)."""
+    """Fit one task into ``fits_dir/<name>`` and return its summary rows (a Dask task).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from dataclasses import asdict
+    >>> from bayeskit._resources import models_dir
+    >>> task = Task("es", str(models_dir() / "eight_schools.toml"), seed=1, method="exact")
+    >>> done = run_task(asdict(task), tempfile.mkdtemp(), False)
+    >>> done["status"], done["method"], done["rows"][0]["parameter"]
+    ('done', 'exact', 'mu')
+    """
     import logging
     import time
 
@@ -255,7 +304,22 @@ def run_task(task: dict, fits_dir: str, report: bool) -> dict:
 
 
 def finished(task: Task, fits_dir: Path) -> bool:
-    """Whether ``fits_dir/<name>`` already holds this exact task's complete results."""
+    """Whether ``fits_dir/<name>`` already holds this exact task's complete results.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from dataclasses import asdict
+    >>> from bayeskit._resources import models_dir
+    >>> fits_dir = Path(tempfile.mkdtemp())
+    >>> task = Task("es", str(models_dir() / "eight_schools.toml"), seed=1, method="exact")
+    >>> finished(task, fits_dir)
+    False
+    >>> run_task(asdict(task), str(fits_dir), False)["status"]
+    'done'
+    >>> finished(task, fits_dir), finished(Task(**{**asdict(task), "seed": 2}), fits_dir)
+    (True, False)
+    """
     path = fits_dir / task.name / "manifest.json"
     try:
         recorded = json.loads(path.read_text(encoding="utf-8")).get("batch_task")
