@@ -120,7 +120,7 @@ def read_tasks(source: str | Path, *, seed: int = 0) -> list[Task]:
     names = [t.name for t in tasks]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise UserError(f"fit names must be unique; repeated: {', '.join(dup)}")
+        raise UserError(f"{source}: fit names must be unique; repeated: {', '.join(dup)}")
     for t in tasks:
         if t.seed is None:
             t.seed = int(

@@ -170,3 +170,51 @@ def test_generated_specs_are_accepted_or_explained(raw):
         spec_from_dict(raw)
     except UserError as err:
         assert str(err)
+
+
+@st.composite
+def manifests(draw):
+    cols = draw(
+        st.lists(
+            st.sampled_from(["name", "spec", "data", "seed", "method", "colour"]),
+            min_size=1,
+            max_size=6,
+            unique=True,
+        )
+    )
+    pool = st.one_of(
+        cell,
+        st.sampled_from(["spec.toml", "d.csv", "missing.toml", "../spec.toml", "a;b", "fit-1"]),
+    )
+    rows = draw(st.lists(st.lists(pool, min_size=len(cols), max_size=len(cols)), max_size=5))
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(cols)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(text=manifests())
+def test_generated_batch_manifests_are_accepted_or_explained(tmp_path, text):
+    from bayeskit.batch import read_tasks
+
+    (tmp_path / "spec.toml").write_text(
+        'name = "x"\n[data]\nfiles = ["d.csv"]\n[model]\nfamily = "normal-normal"\n'
+    )
+    (tmp_path / "d.csv").write_text("study,yi,sei\nA,0.1,0.2\nB,0.3,0.2\n")
+    path = tmp_path / "fits.csv"
+    path.write_text(text, encoding="utf-8")
+    try:
+        tasks = read_tasks(path)
+    except UserError as err:
+        assert str(path) in str(err)
+        return
+    for task in tasks:  # accepted rows are usable: safe folder names and real files
+        assert "/" not in task.name and not task.name.startswith(".")
+        assert tmp_path.joinpath("spec.toml").samefile(task.spec)
+        assert isinstance(task.seed, int) and 0 <= task.seed < 2**31
