@@ -89,6 +89,21 @@ def compiled_sampler(model):
     compiled : nutpie compiled model
     reused : bool
         Whether a cached compilation was used.
+
+    Examples
+    --------
+    Compiling takes seconds, so this example is not run:
+
+    >>> import bayeskit as bk
+    >>> model = bk.build_model(  # doctest: +SKIP
+    ...     bk.data_path("eight_schools.csv"),
+    ...     priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"},
+    ... )
+    >>> compiled, reused = compiled_sampler(model)  # doctest: +SKIP
+    >>> reused  # doctest: +SKIP
+    False
+    >>> compiled_sampler(model)[1]  # doctest: +SKIP
+    True
     """
     import nutpie
 
@@ -111,7 +126,14 @@ def compiled_sampler(model):
 
 
 def clear() -> None:
-    """Forget every compiled sampler (the next fit of each structure compiles again)."""
+    """Forget every compiled sampler (the next fit of each structure compiles again).
+
+    Examples
+    --------
+    >>> clear()
+    >>> len(_CACHE), STATS["hits"], STATS["misses"]
+    (0, 0, 0)
+    """
     _CACHE.clear()
     STATS.update(hits=0, misses=0, compile_seconds=0.0)
 
@@ -124,6 +146,20 @@ def sample_nutpie(
     Posterior and sample statistics carry ``model``'s coordinate labels (a reused
     compilation would otherwise keep the labels of the model it was compiled from), and
     the ``observed_data`` and ``constant_data`` groups are added as PyMC does.
+
+    Examples
+    --------
+    Compiling and sampling take seconds, so this example is not run:
+
+    >>> import bayeskit as bk
+    >>> model = bk.build_model(  # doctest: +SKIP
+    ...     bk.data_path("eight_schools.csv"),
+    ...     priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"},
+    ... )
+    >>> idata = sample_nutpie(model, draws=100, tune=100, chains=2, seed=1,
+    ...                       target_accept=0.9, progress=False)  # doctest: +SKIP
+    >>> idata.posterior["mu"].shape  # doctest: +SKIP
+    (2, 100)
     """
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata

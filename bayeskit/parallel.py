@@ -23,7 +23,14 @@ from bayeskit.errors import UserError
 
 
 def default_workers() -> int:
-    """Worker processes for a local cluster: the CPU cores this process may use."""
+    """Worker processes for a local cluster: the CPU cores this process may use.
+
+    Examples
+    --------
+    >>> n = default_workers()
+    >>> isinstance(n, int), 1 <= n <= (os.cpu_count() or 1)
+    (True, True)
+    """
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
@@ -32,7 +39,19 @@ def default_workers() -> int:
 
 @contextmanager
 def dask_client(scheduler: str | None = None, workers: int | None = None):
-    """Yield a ``distributed.Client`` on ``scheduler`` when given, else on a LocalCluster."""
+    """Yield a ``distributed.Client`` on ``scheduler`` when given, else on a LocalCluster.
+
+    Examples
+    --------
+    >>> with dask_client(workers=1) as client:
+    ...     client.submit(pow, 2, 3).result()
+    8
+    >>> with dask_client("nowhere://x") as client:
+    ...     pass
+    Traceback (most recent call last):
+    ...
+    bayeskit.errors.UserError: cannot reach the Dask scheduler at nowhere://x: ...
+    """
     import logging
 
     from distributed import Client, LocalCluster
