@@ -80,6 +80,16 @@ def sbc_normal_normal(
     DataFrame
         One row per (replicate, parameter): the true value, its rank among the draws and
         whether each central interval in ``LEVELS`` covered it.
+
+    Examples
+    --------
+    >>> from bayeskit.priors import parse_prior
+    >>> priors = {"mu": parse_prior("Normal(0, 1)"), "tau": parse_prior("HalfNormal(0.5)")}
+    >>> ranks = sbc_normal_normal(priors=priors, studies=3, replicates=10, draws=9, seed=1)
+    >>> ranks.shape, ranks["parameter"].unique().tolist()
+    ((30, 7), ['mu', 'tau', 'theta[S0]'])
+    >>> bool(ranks["rank"].between(0, 9).all())
+    True
     """
     from bayeskit.exact import exact_posterior
     from bayeskit.models.data import StudyData
@@ -125,6 +135,16 @@ def sbc_summary(ranks: pd.DataFrame, draws: int, bins: int = 10) -> pd.DataFrame
     The ranks take ``draws + 1`` values; they are grouped into ``bins`` equal bins (which
     needs ``draws + 1`` divisible by ``bins``) and compared with the uniform by Pearson's
     chi-square.
+
+    Examples
+    --------
+    Ten replicates whose ranks (out of 0 to 9) are spread perfectly evenly:
+
+    >>> ranks = pd.DataFrame({"parameter": "mu", "rank": range(10),
+    ...                       "covered_50": True, "covered_80": True, "covered_95": True})
+    >>> summary = sbc_summary(ranks, draws=9)
+    >>> summary.loc["mu", ["replicates", "chi2", "p_uniform", "coverage_95"]].tolist()
+    [10.0, 0.0, 1.0, 1.0]
     """
     if (draws + 1) % bins:
         raise UserError(f"draws + 1 ({draws + 1}) must be divisible by bins ({bins})")
@@ -386,6 +406,15 @@ def plot_sbc(ranks: pd.DataFrame, draws: int, path, *, bins: int = 10, prob: flo
     minus the uniform CDF, with the ``prob`` simultaneous band of Säilynoja et al. (2022,
     Stat Comput 32:32) computed by :func:`arviz_stats.ecdf_utils.ecdf_pit`; a calibrated
     posterior stays inside the band for all ranks at once with probability ``prob``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> ranks = pd.DataFrame({"parameter": ["mu"] * 10 + ["tau"] * 10,
+    ...                       "rank": [*range(10), *range(9, -1, -1)]})
+    >>> path = plot_sbc(ranks, 9, os.path.join(tempfile.mkdtemp(), "sbc.png"))
+    >>> os.path.basename(path), os.path.getsize(path) > 0
+    ('sbc.png', True)
     """
     import matplotlib
 
@@ -436,6 +465,17 @@ def write_sbc_run(
     histograms and ECDF-difference plots), ``manifest.json`` (settings, seed, versions)
     and ``report.md``. ``out`` must have been checked with
     :func:`bayeskit.rundir.check_out_dir`.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> ranks = pd.DataFrame({"parameter": "mu", "rank": range(10),
+    ...                       "covered_50": True, "covered_80": True, "covered_95": True})
+    >>> out = os.path.join(tempfile.mkdtemp(), "sbc")
+    >>> settings = {"model": "normal-normal", "method": "exact", "draws": 9, "seed": 1}
+    >>> summary = write_sbc_run(ranks, out, settings=settings, command=["bayeskit", "sbc"])
+    >>> sorted(os.listdir(out)), int(summary.loc["mu", "replicates"])
+    (['figures', 'manifest.json', 'ranks.csv', 'report.md', 'summary.csv'], 10)
     """
     import sys
     from datetime import UTC, datetime
@@ -492,7 +532,17 @@ def _sbc_report(summary: pd.DataFrame, settings: dict) -> str:
 
 
 def sbc_passes(summary: pd.DataFrame) -> bool:
-    """Whether every parameter passes: uniform ranks at 1%, 95% coverage within 3 MCSE."""
+    """Whether every parameter passes: uniform ranks at 1%, 95% coverage within 3 MCSE.
+
+    Examples
+    --------
+    >>> summary = pd.DataFrame({"p_uniform": [0.40, 0.30], "coverage_95": [0.95, 0.94],
+    ...                         "coverage_95_mcse": [0.015, 0.015]}, index=["mu", "tau"])
+    >>> sbc_passes(summary)
+    True
+    >>> sbc_passes(summary.assign(coverage_95=[0.95, 0.85]))  # 0.10 off: over 3 MCSE
+    False
+    """
     ok = (summary["p_uniform"] >= 0.01) & (
         (summary["coverage_95"] - 0.95).abs() <= 3 * summary["coverage_95_mcse"]
     )
