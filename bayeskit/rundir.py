@@ -41,7 +41,14 @@ PACKAGES = (
 
 
 def versions() -> dict[str, str]:
-    """Versions of Python and of the packages a result depends on."""
+    """Versions of Python and of the packages a result depends on.
+
+    Examples
+    --------
+    >>> found = versions()
+    >>> list(found)[:3], found["python"] == platform.python_version()
+    (['python', 'bayeskit', 'pymc'], True)
+    """
     out = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
@@ -52,7 +59,20 @@ def versions() -> dict[str, str]:
 
 
 def check_out_dir(out: str | Path, *, force: bool) -> Path:
-    """Refuse to replace an existing run directory without ``force``."""
+    """Refuse to replace an existing run directory without ``force``.
+
+    Examples
+    --------
+    >>> base = Path(tempfile.mkdtemp())
+    >>> check_out_dir(base / "runs" / "first", force=False) == base / "runs" / "first"
+    True
+    >>> (base / "runs").is_dir()  # the parent folder is made
+    True
+    >>> check_out_dir(base, force=False)
+    Traceback (most recent call last):
+    ...
+    bayeskit.errors.UserError: ... already exists; use --force to replace it
+    """
     out = Path(out)
     if out.exists() and not force:
         raise UserError(f"{out} already exists; use --force to replace it")
@@ -67,7 +87,17 @@ def check_out_dir(out: str | Path, *, force: bool) -> Path:
 
 
 def manifest(fit, *, spec: dict | None, data_hashes: dict[str, str], command: list[str]) -> dict:
-    """Return the record that makes a run reproducible."""
+    """Return the record that makes a run reproducible.
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> fit = bk.fit(bk.data_path("eight_schools.csv"), method="exact",
+    ...              priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
+    >>> record = manifest(fit, spec=None, data_hashes={}, command=["bayeskit", "fit"])
+    >>> record["family"], record["method"], record["priors"]["mu"]
+    ('normal-normal', 'exact', 'Normal(mu=0, sigma=5)')
+    """
     return {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command,
@@ -112,6 +142,20 @@ def write_run(
         Also write ``report.html``, ``report.md`` and ``figures/`` (default True).
     extra : dict, optional
         Further entries for ``manifest.json`` (a batch records its task key there).
+
+    Returns
+    -------
+    Path
+        The run directory.
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> fit = bk.fit(bk.data_path("eight_schools.csv"), method="exact",
+    ...              priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
+    >>> out = write_run(fit, Path(tempfile.mkdtemp()) / "run", report=False)
+    >>> sorted(p.name for p in out.iterdir())
+    ['data.csv', 'diagnostics.json', 'manifest.json', 'posterior.nc', 'summary.csv']
     """
     from bayeskit.diagnostics import to_json
 
@@ -146,6 +190,24 @@ def staged_dir(out: Path):
     Whatever is written inside the ``with`` block appears at ``out`` all at once on
     success; on any error (Ctrl-C included) the temporary folder is removed and ``out``
     keeps its previous contents.
+
+    Examples
+    --------
+    >>> out = Path(tempfile.mkdtemp()) / "run"
+    >>> with staged_dir(out) as tmp:
+    ...     _ = (tmp / "a.txt").write_text("done")
+    ...     out.exists()
+    False
+    >>> (out / "a.txt").read_text()
+    'done'
+    >>> with staged_dir(out) as tmp:
+    ...     _ = (tmp / "b.txt").write_text("half")
+    ...     raise ValueError("interrupted")
+    Traceback (most recent call last):
+    ...
+    ValueError: interrupted
+    >>> sorted(p.name for p in out.iterdir())  # the previous contents are kept
+    ['a.txt']
     """
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
@@ -170,7 +232,17 @@ def _jsonable(value):
 
 
 def replace_dir(new: Path, out: Path) -> None:
-    """Move ``new`` to ``out``; an existing ``out`` is swapped out first and removed after."""
+    """Move ``new`` to ``out``; an existing ``out`` is swapped out first and removed after.
+
+    Examples
+    --------
+    >>> base = Path(tempfile.mkdtemp())
+    >>> (base / "old").mkdir(); _ = (base / "old" / "a.txt").write_text("old")
+    >>> (base / "new").mkdir(); _ = (base / "new" / "b.txt").write_text("new")
+    >>> replace_dir(base / "new", base / "old")
+    >>> sorted(p.name for p in base.iterdir()), [p.name for p in (base / "old").iterdir()]
+    (['old'], ['b.txt'])
+    """
     if not out.exists():
         os.replace(new, out)
         return
