@@ -119,7 +119,20 @@ def _headline_rows(label, f, headline):
 
 
 def power_scaling(fit) -> pd.DataFrame | None:
-    """Power-scaling prior and likelihood sensitivity of the main fit, or None."""
+    """Power-scaling prior and likelihood sensitivity of the main fit, or None.
+
+    None when the fit has no PyMC model or no log-likelihood (the exact engine, for
+    instance); an MCMC fit gives one row per parameter with its prior and likelihood
+    sensitivity.
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> fit = bk.fit(bk.data_path("eight_schools.csv"), method="exact",
+    ...              priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
+    >>> print(power_scaling(fit))
+    None
+    """
     try:
         import pymc as pm
         from arviz_stats import psense_summary
@@ -141,7 +154,21 @@ def power_scaling(fit) -> pd.DataFrame | None:
 
 
 def plot(table: pd.DataFrame, path) -> None:
-    """Forest plot of each headline parameter across scenarios."""
+    """Forest plot of each headline parameter across scenarios.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> table = pd.DataFrame({
+    ...     "scenario": ["main", "without A", "main", "without A"],
+    ...     "parameter": ["mu", "mu", "tau", "tau"],
+    ...     "mean": [4.4, 4.0, 3.6, 3.9], "q2.5": [-2.2, -2.9, 0.1, 0.2],
+    ...     "q97.5": [10.9, 10.8, 11.9, 12.4]})
+    >>> path = os.path.join(tempfile.mkdtemp(), "sensitivity.png")
+    >>> plot(table, path)
+    >>> os.path.getsize(path) > 0
+    True
+    """
     import matplotlib
 
     matplotlib.use("Agg")
