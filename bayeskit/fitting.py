@@ -49,6 +49,16 @@ class Fit:
         Pooling, parametrization, sampler settings and the seed.
     exact : ExactPosterior or None
     checks : list of diagnostics.Check
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> fit = bk.fit(bk.data_path("eight_schools.csv"), method="exact",
+    ...              priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
+    >>> fit.family, fit.method, fit.model is None, fit.verdict
+    ('normal-normal', 'exact', True, 'pass')
+    >>> fit.idata.posterior["mu"].shape, round(float(fit.summary().loc["mu", "mean"]), 1)
+    ((4, 1000), 4.4)
     """
 
     idata: Any
@@ -271,6 +281,19 @@ def sample(
     The posterior comes from NUTS (nutpie by default), then prior draws, prior and
     posterior predictive draws and the pointwise log-likelihood are added, all seeded
     from ``seed`` so the whole DataTree is reproducible.
+
+    Examples
+    --------
+    Sampling takes seconds, so this example is not run:
+
+    >>> import bayeskit as bk
+    >>> model = bk.build_model(  # doctest: +SKIP
+    ...     bk.data_path("eight_schools.csv"),
+    ...     priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"},
+    ... )
+    >>> idata = sample(model, draws=200, tune=200, chains=2, seed=1)  # doctest: +SKIP
+    >>> "log_likelihood" in idata.children, idata.posterior["mu"].shape  # doctest: +SKIP
+    (True, (2, 200))
     """
     import pymc as pm
 
@@ -433,7 +456,19 @@ def _mcmc_fit(model, fam, prepared, chosen, settings, sampling) -> Fit:
 
 
 def resolve_priors(fam, prepared, given: Mapping[str, Any] | None) -> dict:
-    """Return the family's default priors, overridden by those given (text or Prior)."""
+    """Return the family's default priors, overridden by those given (text or Prior).
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> from bayeskit.evidence import load_evidence
+    >>> from bayeskit.models import get_family
+    >>> prepared = study_data(load_evidence(bk.data_path("eight_schools.csv")))
+    >>> chosen = resolve_priors(get_family("normal-normal"), prepared, {"tau": "HalfCauchy(5)"})
+    >>> {name: str(prior) for name, prior in chosen.items()}
+    {'mu': 'Normal(mu=0, sigma=129)', 'tau': 'HalfCauchy(beta=5)',
+     'beta': 'Normal(mu=0, sigma=129)'}
+    """
     from bayeskit.priors import default_priors, parse_prior
 
     given = dict(given or {})

@@ -20,7 +20,14 @@ from bayeskit.models import binomial_normal, exposure, normal_arm, normal_normal
 
 @dataclass(frozen=True)
 class Family:
-    """A model family: its name, builder and the data it takes."""
+    """A model family: its name, builder and the data it takes.
+
+    Examples
+    --------
+    >>> family = FAMILIES["binomial-normal"]
+    >>> family.data, family.outcome_type, family.prior_names[:3]
+    ('arm', 'binary', ('mu', 'tau', 'beta'))
+    """
 
     name: str
     build: Callable
@@ -51,7 +58,17 @@ BUILDERS = {name: f.build for name, f in FAMILIES.items()}
 
 
 def get_family(name: str) -> Family:
-    """Return the family called ``name`` (``normal-normal``, ``binomial-normal``, ...)."""
+    """Return the family called ``name`` (``normal-normal``, ``binomial-normal``, ...).
+
+    Examples
+    --------
+    >>> get_family("Normal_Arm").name
+    'normal-arm'
+    >>> get_family("probit")
+    Traceback (most recent call last):
+    ...
+    bayeskit.errors.UserError: unknown model 'probit'; choose one of normal-normal, ...
+    """
     key = name.strip().lower().replace("_", "-")
     if key not in FAMILIES:
         raise UserError(f"unknown model {name!r}; choose one of {', '.join(FAMILIES)}")
