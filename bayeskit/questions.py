@@ -24,6 +24,25 @@ def effect_draws(
 
     Returns a Dataset with ``exposure`` (systemic mg/kg) and ``effect`` (log odds ratio or
     SMD against no ketamine), dims ``(chain, draw)``.
+
+    Examples
+    --------
+    A hand-made posterior of four draws (a real one comes from :func:`bayeskit.fit`):
+
+    >>> from types import SimpleNamespace
+    >>> from arviz_base import from_dict
+    >>> idata = from_dict(
+    ...     {"posterior": {"bioavailability": np.tile([1.0, 0.25], (1, 4, 1)),
+    ...                    "beta_dose": np.array([[[0.2], [0.4], [0.6], [0.8]]]),
+    ...                    "alpha_mu": np.zeros((1, 4, 1))}},
+    ...     dims={"bioavailability": ["route"], "beta_dose": ["indication"],
+    ...           "alpha_mu": ["indication"]},
+    ...     coords={"route": ["iv", "oral"], "indication": ["OUD"]})
+    >>> fit = SimpleNamespace(family="exposure-response", idata=idata, settings={
+    ...     "sessions": "multiplier", "form": "loglinear", "exposure_ref": 0.5})
+    >>> draws = effect_draws(fit, route="iv", dose_mg_per_kg=0.5)
+    >>> draws["exposure"].values.tolist(), draws["effect"].values.tolist()
+    ([[0.5, 0.5, 0.5, 0.5]], [[0.2, 0.4, 0.6, 0.8]])
     """
     if fit.family != "exposure-response":
         raise UserError("predict needs an exposure-response fit (model exposure-response)")
@@ -103,6 +122,28 @@ def predict(
         ``difference``) or natural-scale effects; columns mean, sd, q2.5, q50, q97.5, and
         ``prob`` holding P(benefit) on the effect row and P(difference >= threshold) on
         the difference row.
+
+    Examples
+    --------
+    A hand-made posterior of four draws (a real one comes from :func:`bayeskit.fit`):
+
+    >>> from types import SimpleNamespace
+    >>> from arviz_base import from_dict
+    >>> idata = from_dict(
+    ...     {"posterior": {"bioavailability": np.tile([1.0, 0.25], (1, 4, 1)),
+    ...                    "beta_dose": np.array([[[0.2], [0.4], [0.6], [0.8]]]),
+    ...                    "alpha_mu": np.zeros((1, 4, 1))}},
+    ...     dims={"bioavailability": ["route"], "beta_dose": ["indication"],
+    ...           "alpha_mu": ["indication"]},
+    ...     coords={"route": ["iv", "oral"], "indication": ["OUD"]})
+    >>> fit = SimpleNamespace(family="exposure-response", idata=idata, settings={
+    ...     "sessions": "multiplier", "form": "loglinear", "exposure_ref": 0.5})
+    >>> table = predict(fit, route="oral", dose_mg_per_kg=2.0, threshold=0.10)
+    >>> table.loc[["effect", "difference"], ["mean", "prob"]].round(3)
+                 mean  prob
+    quantity
+    effect      0.500   1.0
+    difference  0.121   0.5
     """
     if better not in ("higher", "lower"):
         raise UserError("better must be 'higher' or 'lower'")
@@ -149,7 +190,31 @@ def _summary(x: np.ndarray) -> dict[str, float]:
 
 
 def answer_questions(fit, spec) -> pd.DataFrame:
-    """Answer every ``[[questions]]`` of a spec: one block of rows per regimen."""
+    """Answer every ``[[questions]]`` of a spec: one block of rows per regimen.
+
+    Examples
+    --------
+    A hand-made posterior of four draws (a real one comes from :func:`bayeskit.fit`):
+
+    >>> from types import SimpleNamespace
+    >>> from arviz_base import from_dict
+    >>> idata = from_dict(
+    ...     {"posterior": {"bioavailability": np.tile([1.0, 0.25], (1, 4, 1)),
+    ...                    "beta_dose": np.array([[[0.2], [0.4], [0.6], [0.8]]]),
+    ...                    "alpha_mu": np.zeros((1, 4, 1))}},
+    ...     dims={"bioavailability": ["route"], "beta_dose": ["indication"],
+    ...           "alpha_mu": ["indication"]},
+    ...     coords={"route": ["iv", "oral"], "indication": ["OUD"]})
+    >>> fit = SimpleNamespace(family="exposure-response", idata=idata, settings={
+    ...     "sessions": "multiplier", "form": "loglinear", "exposure_ref": 0.5})
+    >>> from bayeskit.spec import QuestionSpec, ReportSpec
+    >>> spec = SimpleNamespace(report=ReportSpec(), questions=[
+    ...     QuestionSpec(label="iv 0.5", route="iv", dose_mg_per_kg=0.5),
+    ...     QuestionSpec(label="oral 2", route="oral", dose_mg_per_kg=2.0)])
+    >>> answers = answer_questions(fit, spec)
+    >>> answers.shape, round(float(answers.loc[("oral 2", "p_with"), "mean"]), 3)
+    ((12, 6), 0.621)
+    """
     blocks = []
     for q in spec.questions:
         table = predict(
@@ -172,6 +237,18 @@ def borrowing_table(fit, spec) -> pd.DataFrame:
 
     Without borrowing every indication gets its own slope with the ``beta_dose`` prior;
     the difference shows how much the other indications moved each estimate.
+
+    Examples
+    --------
+    The refit samples an exposure-response model (minutes), so this example is not run:
+
+    >>> import bayeskit as bk
+    >>> from bayeskit.spec import load_spec
+    >>> spec = load_spec("sud_abstinence")  # doctest: +SKIP
+    >>> fit = bk.fit(spec.data_files(), **spec.fit_kwargs())  # doctest: +SKIP
+    >>> table = borrowing_table(fit, spec)  # doctest: +SKIP
+    >>> table.index.names, list(table.columns)  # doctest: +SKIP
+    (FrozenList(['indication', 'fit']), ['mean', 'sd', 'q2.5', 'q50', 'q97.5'])
     """
     from bayeskit.fitting import fit as refit
 
