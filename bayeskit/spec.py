@@ -22,7 +22,14 @@ class _Section(BaseModel):
 
 
 class DataSpec(_Section):
-    """``[data]``: which files, outcome and timepoint, and how to compute effect sizes."""
+    """``[data]``: which files, outcome and timepoint, and how to compute effect sizes.
+
+    Examples
+    --------
+    >>> data = DataSpec(files=["trials.csv"], measure="OR")
+    >>> data.measure, data.add, data.to
+    ('OR', 0.5, 'only0')
+    """
 
     files: list[str] = Field(min_length=1)
     outcome: str | list[str] | None = None
@@ -37,7 +44,14 @@ class DataSpec(_Section):
 
 
 class ModelSpec(_Section):
-    """``[model]``: the family, pooling, covariates and structure."""
+    """``[model]``: the family, pooling, covariates and structure.
+
+    Examples
+    --------
+    >>> model = ModelSpec(family="Binomial_Normal", pooling="full")
+    >>> model.family, model.pooling, model.parametrization
+    ('binomial-normal', 'full', 'auto')
+    """
 
     family: str = "normal-normal"
     pooling: Literal["partial", "none", "full"] = "partial"
@@ -70,7 +84,14 @@ class ModelSpec(_Section):
 
 
 class QuestionSpec(_Section):
-    """``[[questions]]``: a regimen whose expected effect the run reports."""
+    """``[[questions]]``: a regimen whose expected effect the run reports.
+
+    Examples
+    --------
+    >>> q = QuestionSpec(label="0.5 mg/kg iv", route="iv", dose_mg_per_kg=0.5)
+    >>> q.sessions, q.threshold, q.indication is None
+    (1, 0.1, True)
+    """
 
     label: str
     route: Literal["iv", "im", "sl", "oral", "intranasal"]
@@ -81,14 +102,27 @@ class QuestionSpec(_Section):
 
 
 class ReportSpec(_Section):
-    """``[report]``: how effects are stated."""
+    """``[report]``: how effects are stated.
+
+    Examples
+    --------
+    >>> ReportSpec(better="lower", scales={"COWS points": 4}).scales
+    {'COWS points': 4.0}
+    """
 
     better: Literal["higher", "lower"] = "higher"
     scales: dict[str, float] = {}
 
 
 class SensitivitySpec(_Section):
-    """``[sensitivity]``: what ``bayeskit sensitivity`` varies."""
+    """``[sensitivity]``: what ``bayeskit sensitivity`` varies.
+
+    Examples
+    --------
+    >>> sens = SensitivitySpec(priors=[{"tau": "HalfNormal(1)"}])
+    >>> sens.priors, sens.leave_one_out, sens.headline
+    ([{'tau': 'HalfNormal(1)'}], True, [])
+    """
 
     priors: list[dict[str, str]] = []
     leave_one_out: bool = True
@@ -96,7 +130,14 @@ class SensitivitySpec(_Section):
 
 
 class SamplerSpec(_Section):
-    """``[sampler]``: how to compute the posterior."""
+    """``[sampler]``: how to compute the posterior.
+
+    Examples
+    --------
+    >>> sampler = SamplerSpec(method="exact", seed=1)
+    >>> sampler.method, sampler.draws, sampler.chains, sampler.sampler
+    ('exact', 1000, 4, 'nutpie')
+    """
 
     method: Literal["mcmc", "exact"] = "mcmc"
     draws: int = Field(1000, ge=1)
@@ -108,7 +149,17 @@ class SamplerSpec(_Section):
 
 
 class Spec(_Section):
-    """A whole analysis spec."""
+    """A whole analysis spec.
+
+    Read one from TOML with :func:`load_spec`; missing sections take their defaults.
+
+    Examples
+    --------
+    >>> spec = Spec(data=DataSpec(files=["eight_schools.csv"]),
+    ...             priors={"mu": "Normal(0, 5)"})
+    >>> spec.name, spec.model.family, spec.priors
+    ('analysis', 'normal-normal', {'mu': 'Normal(mu=0, sigma=5)'})
+    """
 
     name: str = "analysis"
     description: str = ""
