@@ -33,7 +33,7 @@ def file_sha256(path: str | Path) -> str:
 
 
 def read_table(path: str | Path) -> tuple[pd.DataFrame, list[Issue]]:
-    """Read ``path`` as a comma-separated UTF-8 table of strings.
+    r"""Read ``path`` as a comma-separated UTF-8 table of strings.
 
     Parameters
     ----------
@@ -49,6 +49,15 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, list[Issue]]:
     issues : list of Issue
         File-level problems (empty file, wrong encoding or delimiter, ragged rows). When
         any is found the table may be empty.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "trials.csv"
+    >>> _ = path.write_text("Study, yi ,sei\nA,0.5,0.2\nB,,0.3\n")
+    >>> table, issues = read_table(path)
+    >>> list(table.columns), table.index.tolist(), table.loc[3, "yi"], issues
+    (['study', 'yi', 'sei'], [2, 3], None, [])
     """
     path = Path(path)
     name = str(path)

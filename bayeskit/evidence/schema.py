@@ -50,7 +50,14 @@ LOWER_BOUNDS = {
 
 @dataclass(frozen=True)
 class Shape:
-    """What kind of table a file holds."""
+    """What kind of table a file holds.
+
+    Examples
+    --------
+    >>> shape = SHAPES["study"]
+    >>> shape.name, shape.required
+    ('study', ('study', 'yi'))
+    """
 
     name: str  # "arm", "study" or "routes"
     required: tuple[str, ...]
@@ -165,6 +172,14 @@ def to_values(table: pd.DataFrame, bad: set[tuple[int, str]]) -> pd.DataFrame:
     """Convert validated text cells to numbers and lower-case categories.
 
     Cells listed in ``bad`` (row, column) failed pass 1 and become missing.
+
+    Examples
+    --------
+    >>> raw = pd.DataFrame({"study": ["A", "B"], "yi": ["0.5", "oops"], "sei": ["0.2", "-1"]},
+    ...                    index=pd.Index([2, 3], name="row"), dtype=object)  # as read_table
+    >>> values = to_values(raw, {(3, "yi")})
+    >>> values["yi"].tolist(), values["sei"].tolist()
+    ([0.5, nan], [0.2, -1.0])
     """
     out = table.copy()
     for row, col in bad:
@@ -194,7 +209,16 @@ def _issues_from(err: pa.errors.SchemaErrors, file: str, raw: pd.DataFrame) -> l
 
 
 def validate_cells(raw: pd.DataFrame, shape: Shape, file: str) -> list[Issue]:
-    """Pass 1: check every cell as text."""
+    """Pass 1: check every cell as text.
+
+    Examples
+    --------
+    >>> raw = pd.DataFrame({"study": ["A", "B"], "yi": ["0.5", "oops"], "sei": ["0.2", "-1"]},
+    ...                    index=pd.Index([2, 3], name="row"), dtype=object)  # as read_table
+    >>> [(i.row, i.column, i.value, i.rule)
+    ...  for i in validate_cells(raw, SHAPES["study"], "t.csv")]
+    [(3, 'yi', 'oops', 'must be a finite number')]
+    """
     try:
         _cell_schema(raw.columns, shape).validate(raw, lazy=True)
     except pa.errors.SchemaErrors as err:
@@ -205,7 +229,17 @@ def validate_cells(raw: pd.DataFrame, shape: Shape, file: str) -> list[Issue]:
 def validate_values(
     values: pd.DataFrame, raw: pd.DataFrame, shape: Shape, file: str
 ) -> list[Issue]:
-    """Pass 2: check value, row and table rules on converted cells."""
+    """Pass 2: check value, row and table rules on converted cells.
+
+    Examples
+    --------
+    >>> raw = pd.DataFrame({"study": ["A", "B"], "yi": ["0.5", "oops"], "sei": ["0.2", "-1"]},
+    ...                    index=pd.Index([2, 3], name="row"), dtype=object)  # as read_table
+    >>> values = to_values(raw, {(3, "yi")})  # the cell pass 1 rejected
+    >>> [(i.row, i.column, i.value, i.rule)
+    ...  for i in validate_values(values, raw, SHAPES["study"], "t.csv")]
+    [(3, 'sei', '-1', 'must be greater than 0')]
+    """
     issues = []
     try:
         _value_schema(values, shape).validate(values, lazy=True)
