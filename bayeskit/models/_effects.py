@@ -59,6 +59,17 @@ def add_treatment_effects(
 
     ``theta_new`` is the effect in a new study with every covariate at 0 (the reference
     levels): the predictive distribution ``Normal(mu, tau)``.
+
+    Examples
+    --------
+    >>> import pymc as pm
+    >>> from bayeskit.priors import parse_prior
+    >>> priors = {"mu": parse_prior("Normal(0, 1)"), "tau": parse_prior("HalfNormal(0.5)")}
+    >>> with pm.Model(coords={"study": ["A", "B", "C"]}) as model:
+    ...     theta = add_treatment_effects(priors, pd.DataFrame(index=range(3)),
+    ...                                   pooling="partial", parametrization="noncentered")
+    >>> [rv.name for rv in model.free_RVs], [d.name for d in model.deterministics]
+    (['mu', 'tau', 'theta_z', 'theta_new_z'], ['theta', 'theta_new'])
     """
     import pymc as pm
     import pytensor.tensor as pt
@@ -93,6 +104,17 @@ def add_binary_scale(measure: str | None, baseline_risk: float | None, pooling: 
     ``p_control``, ``p_treatment = expit(logit(p_control) + mu)`` and
     ``risk_difference = p_treatment - p_control``; for log risk ratios likewise with
     ``risk_ratio`` and ``p_treatment = p_control * exp(mu)`` (capped at 1).
+
+    Examples
+    --------
+    >>> import pymc as pm
+    >>> with pm.Model() as model:
+    ...     mu = pm.Normal("mu", 0, 1)
+    ...     add_binary_scale("OR", 0.2, "partial")
+    >>> [d.name for d in model.deterministics]
+    ['odds_ratio', 'p_treatment', 'risk_difference']
+    >>> round(float(model["p_treatment"].eval({model["mu"]: 0.0})), 3)  # OR 1: no change
+    0.2
     """
     import pymc as pm
     import pytensor.tensor as pt

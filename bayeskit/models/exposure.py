@@ -54,7 +54,18 @@ SESSIONS = ("multiplier", "term", "ignore")
 
 @dataclass
 class ExposureData:
-    """Arms and study-level contrasts with their exposures, for the exposure-response model."""
+    """Arms and study-level contrasts with their exposures, for the exposure-response model.
+
+    Made by :func:`exposure_data`.
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> ev = bk.load_evidence(bk.data_path("oud_abstinence.csv"))
+    >>> d = exposure_data(ev[ev["timepoint"] == "12 months"], None, routes=bk.load_routes())
+    >>> d.scale, d.indication, len(d.arms), len(d.contrasts)
+    ('logit', ['OUD'], 4, 0)
+    """
 
     study: list[str]
     indication: list[str]
@@ -202,6 +213,8 @@ def exposure_data(
 def beta_params(mean: float, sd: float) -> tuple[float, float]:
     """Beta(a, b) with the given mean and SD (method of moments).
 
+    Examples
+    --------
     >>> [round(x, 2) for x in beta_params(0.32, 0.07)]
     [13.89, 29.52]
     """

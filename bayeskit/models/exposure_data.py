@@ -36,6 +36,19 @@ def gather(
     ``outcomes`` lists the outcome names that measure the same construct, in order of
     preference: a study reporting several contributes only its first (so one study is
     never counted twice).
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> ev = bk.load_evidence(bk.data_path("oud_abstinence.csv"))
+    >>> arms, contrasts = gather([ev], scale="logit", outcomes="abstinence",
+    ...                          timepoint="12 months")
+    >>> sorted(arms["study"].unique()), len(arms), len(contrasts)
+    (['KRUPITSKY2002', 'KRUPITSKY2007'], 4, 0)
+    >>> gather([ev], scale="logit", outcomes="abstinence", timepoint=None)
+    Traceback (most recent call last):
+    ...
+    bayeskit.errors.UserError: study KRUPITSKY2002 reports several timepoints; ...
     """
     wanted = _as_list(outcomes)
     timepoints = _as_list(timepoint)
