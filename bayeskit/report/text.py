@@ -62,6 +62,11 @@ class Table:
         Per row, ``"pass"``, ``"warn"`` or ``"fail"`` to colour it; empty for none.
     numeric : list of bool
         Per column, whether to right-align it.
+
+    Examples
+    --------
+    >>> Table(["parameter", "mean"], [["mu", "4.4"]], [], [False, True]).rows
+    [['mu', '4.4']]
     """
 
     columns: list[str]
@@ -128,7 +133,13 @@ def points(p: float) -> str:
 
 
 def cell(value: Any) -> str:
-    """Format a table cell: numbers to 4 significant digits, missing values empty."""
+    """Format a table cell: numbers to 4 significant digits, missing values empty.
+
+    Examples
+    --------
+    >>> cell(3.14159265), cell(float("nan")), cell(None), cell("A")
+    ('3.142', '', '', 'A')
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, bool | np.bool_):
@@ -161,7 +172,22 @@ def _n_studies(run: Run) -> int | None:
 
 
 def headline(run: Run) -> list[str]:
-    """Sentences that say what the evidence says, from the summary and the posterior."""
+    """Sentences that say what the evidence says, from the summary and the posterior.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import bayeskit as bk
+    >>> from bayeskit.report.run import load_run
+    >>> from bayeskit.rundir import write_run
+    >>> fit = bk.fit(bk.data_path("eight_schools.csv"), method="exact",
+    ...              priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
+    >>> run = load_run(write_run(fit, Path(tempfile.mkdtemp()) / "run", report=False))
+    >>> print(headline(run)[0])
+    Across 8 studies, the pooled effect (mu, mean difference) is 4.42 (95% credible
+    interval -2.17 to 10.9).
+    """
     k = _n_studies(run)
     lead = f"Across {k} {'study' if k == 1 else 'studies'}, " if k else ""
     if run.family == "exposure-response":
@@ -310,7 +336,18 @@ def _question_sentences(run: Run) -> list[str]:
 
 
 def verdict_label(run: Run) -> tuple[str, str]:
-    """Return the overall verdict as ``(css class, word)``: pass, warning, fail or n/a."""
+    """Return the overall verdict as ``(css class, word)``: pass, warning, fail or n/a.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from bayeskit.report.run import Run
+    >>> run = Run(Path("."), pd.DataFrame(), {"method": "mcmc"}, {"verdict": "warn", "checks": [
+    ...     {"name": "r_hat", "verdict": "warn", "value": 1.02, "message": "chains disagree"},
+    ...     {"name": "ess_bulk", "verdict": "pass", "value": 900, "message": ""}]})
+    >>> verdict_label(run)
+    ('warn', 'warning')
+    """
     if run.method == "exact":
         return "none", "not applicable (exact)"
     verdict = str(run.diagnostics.get("verdict", "pass"))
@@ -318,7 +355,19 @@ def verdict_label(run: Run) -> tuple[str, str]:
 
 
 def verdict_sentence(run: Run) -> str:
-    """Say the diagnostics' overall verdict in words."""
+    """Say the diagnostics' overall verdict in words.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from bayeskit.report.run import Run
+    >>> run = Run(Path("."), pd.DataFrame(), {"method": "mcmc"}, {"verdict": "warn", "checks": [
+    ...     {"name": "r_hat", "verdict": "warn", "value": 1.02, "message": "chains disagree"},
+    ...     {"name": "ess_bulk", "verdict": "pass", "value": 900, "message": ""}]})
+    >>> print(verdict_sentence(run))
+    Diagnostics raised warnings (R-hat): the estimates are usable with care; the
+    diagnostics section says what to do.
+    """
     if run.method == "exact":
         return (
             "The posterior was computed exactly by numerical integration (no sampling), so "
@@ -356,7 +405,14 @@ def verdict_sentence(run: Run) -> str:
 def frame_table(
     df: pd.DataFrame, *, index: bool = True, verdict_column: str | None = None
 ) -> Table:
-    """Turn a DataFrame into a :class:`Table` of display strings."""
+    """Turn a DataFrame into a :class:`Table` of display strings.
+
+    Examples
+    --------
+    >>> frame_table(pd.DataFrame({"a": [1.23456, 2.0], "b": ["x", None]}), index=False)
+    Table(columns=['a', 'b'], rows=[['1.235', 'x'], ['2', '']], verdicts=[],
+          numeric=[True, False])
+    """
     frame = df.reset_index() if index else df
     columns = [str(c) for c in frame.columns]
     rows = [[cell(v) for v in values] for values in frame.itertuples(index=False, name=None)]
@@ -366,7 +422,22 @@ def frame_table(
 
 
 def evidence_table(run: Run) -> Table | None:
-    """Tabulate the data as the model saw it: the columns that matter, no empty ones."""
+    """Tabulate the data as the model saw it: the columns that matter, no empty ones.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import bayeskit as bk
+    >>> from bayeskit.report.run import load_run
+    >>> from bayeskit.rundir import write_run
+    >>> fit = bk.fit(bk.data_path("eight_schools.csv"), method="exact",
+    ...              priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
+    >>> run = load_run(write_run(fit, Path(tempfile.mkdtemp()) / "run", report=False))
+    >>> table = evidence_table(run)
+    >>> table.columns[:4], table.rows[0][:4]
+    (['study', 'outcome', 'yi', 'sei'], ['A', 'sat_coaching', '28', '15'])
+    """
     data = run.data
     if data is None or data.empty:
         return None
@@ -390,7 +461,23 @@ SUMMARY_FORMATS = {"ess_bulk": "{:.0f}", "ess_tail": "{:.0f}", "r_hat": "{:.3f}"
 
 
 def summary_table(run: Run) -> Table:
-    """Tabulate the full posterior summary, formatted for reading."""
+    """Tabulate the full posterior summary, formatted for reading.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import bayeskit as bk
+    >>> from bayeskit.report.run import load_run
+    >>> from bayeskit.rundir import write_run
+    >>> fit = bk.fit(bk.data_path("eight_schools.csv"), method="exact",
+    ...              priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
+    >>> run = load_run(write_run(fit, Path(tempfile.mkdtemp()) / "run", report=False))
+    >>> table = summary_table(run)
+    >>> table.columns, table.rows[0]
+    (['parameter', 'mean', 'sd', 'q2.5', 'q50', 'q97.5'],
+     ['mu', '4.4', '3.32', '-2.17', '4.42', '10.9'])
+    """
     s = run.summary
     rows = []
     for name, values in s.iterrows():
@@ -408,7 +495,19 @@ def summary_table(run: Run) -> Table:
 
 
 def diagnostics_table(run: Run) -> Table | None:
-    """One row per check: what was checked, its verdict, the worst value and the advice."""
+    """One row per check: what was checked, its verdict, the worst value and the advice.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from bayeskit.report.run import Run
+    >>> run = Run(Path("."), pd.DataFrame(), {"method": "mcmc"}, {"verdict": "warn", "checks": [
+    ...     {"name": "r_hat", "verdict": "warn", "value": 1.02, "message": "chains disagree"},
+    ...     {"name": "ess_bulk", "verdict": "pass", "value": 900, "message": ""}]})
+    >>> table = diagnostics_table(run)
+    >>> table.rows[0], table.verdicts
+    (['R-hat (do the chains agree?)', 'warning', '1.02', 'chains disagree'], ['warn', 'pass'])
+    """
     checks = run.diagnostics.get("checks") or []
     if not checks:
         return None
@@ -429,7 +528,23 @@ def diagnostics_table(run: Run) -> Table | None:
 
 
 def loo_tables(run: Run) -> list[tuple[str, Table, float]]:
-    """PSIS-LOO per observation, one table per log-likelihood: ``(name, table, good_k)``."""
+    """PSIS-LOO per observation, one table per log-likelihood: ``(name, table, good_k)``.
+
+    Empty for a run without a ``log_likelihood`` group (the exact engine).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import bayeskit as bk
+    >>> from bayeskit.report.run import load_run
+    >>> from bayeskit.rundir import write_run
+    >>> fit = bk.fit(bk.data_path("eight_schools.csv"), method="exact",
+    ...              priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
+    >>> run = load_run(write_run(fit, Path(tempfile.mkdtemp()) / "run", report=False))
+    >>> loo_tables(run)
+    []
+    """
     ll = run.group("log_likelihood")
     if ll is None or run.group("posterior") is None:
         return []
@@ -443,21 +558,57 @@ def loo_tables(run: Run) -> list[tuple[str, Table, float]]:
 
 
 def questions_table(run: Run) -> Table | None:
-    """``questions.csv``: the answer to each regimen question."""
+    """``questions.csv``: the answer to each regimen question.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from bayeskit.report.run import Run
+    >>> answers = pd.DataFrame({"question": ["iv 0.5"], "quantity": ["effect"],
+    ...                         "mean": [0.5], "prob": [0.93]})
+    >>> questions_table(Run(Path("."), pd.DataFrame(), {}, questions=answers)).rows
+    [['iv 0.5', 'effect', '0.5', '0.93']]
+    """
     if run.questions is None or run.questions.empty:
         return None
     return frame_table(run.questions, index=False)
 
 
 def borrowing_table(run: Run) -> Table | None:
-    """``borrowing.csv``: each indication's slope with and without borrowing."""
+    """``borrowing.csv``: each indication's slope with and without borrowing.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from bayeskit.report.run import Run
+    >>> slopes = pd.DataFrame({"indication": ["OUD", "OUD"],
+    ...                        "fit": ["with borrowing", "without borrowing"],
+    ...                        "mean": [0.41, 0.52]})
+    >>> borrowing_table(Run(Path("."), pd.DataFrame(), {}, borrowing=slopes)).rows
+    [['OUD', 'with borrowing', '0.41'], ['OUD', 'without borrowing', '0.52']]
+    """
     if run.borrowing is None or run.borrowing.empty:
         return None
     return frame_table(run.borrowing, index=False)
 
 
 def manifest_context(run: Run) -> dict[str, Any]:
-    """Return the manifest as tables and pretty text, for the reproducibility section."""
+    """Return the manifest as tables and pretty text, for the reproducibility section.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import bayeskit as bk
+    >>> from bayeskit.report.run import load_run
+    >>> from bayeskit.rundir import write_run
+    >>> fit = bk.fit(bk.data_path("eight_schools.csv"), method="exact",
+    ...              priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
+    >>> run = load_run(write_run(fit, Path(tempfile.mkdtemp()) / "run", report=False))
+    >>> context = manifest_context(run)
+    >>> context["priors"].rows[:2]
+    [['mu', 'Normal(mu=0, sigma=5)'], ['tau', 'HalfCauchy(beta=5)']]
+    """
     m = run.manifest
 
     def pairs(d: dict | None, key: str, value: str) -> Table | None:
