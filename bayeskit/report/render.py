@@ -99,7 +99,14 @@ PNG_DPI = 110
 
 @dataclass
 class RenderedFigure:
-    """A figure as written: its name, title, caption and the bytes of both formats."""
+    """A figure as written: its name, title, caption and the bytes of both formats.
+
+    Examples
+    --------
+    >>> figure = RenderedFigure("forest", "Forest plot", "Each study.", b"PNG", b"<svg/>")
+    >>> figure.png_base64
+    'UE5H'
+    """
 
     name: str
     title: str
@@ -118,6 +125,19 @@ def render_figures(run: Run, failed: list[tuple[str, str]] | None = None) -> lis
 
     A figure that raises is left out with a ``RuntimeWarning``; ``failed``, when given,
     collects ``(title, reason)`` for each, for the report to say what is missing.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import bayeskit as bk
+    >>> from bayeskit.rundir import write_run
+    >>> fit = bk.fit(bk.data_path("eight_schools.csv"), method="exact",
+    ...              priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
+    >>> run = load_run(write_run(fit, Path(tempfile.mkdtemp()) / "run", report=False))
+    >>> failed = []
+    >>> figures = render_figures(run, failed)
+    >>> [f.name for f in figures], figures[0].png[1:4], failed
+    (['forest', 'prior_posterior'], b'PNG', [])
     """
     import matplotlib
 
@@ -163,7 +183,16 @@ def _close(fig) -> None:
 
 
 def write_atomic(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename."""
+    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename.
+
+    Examples
+    --------
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> write_atomic(folder / "report.md", b"# Report").read_bytes()
+    b'# Report'
+    >>> [p.name for p in folder.iterdir()]  # no temporary file left behind
+    ['report.md']
+    """
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -227,7 +256,20 @@ def markdown_fence(value: str, info: str = "") -> str:
 
 
 def report_context(run: Run, rendered: list[RenderedFigure]) -> dict[str, Any]:
-    """Everything the templates show, as strings, tables and figures."""
+    """Everything the templates show, as strings, tables and figures.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import bayeskit as bk
+    >>> from bayeskit.rundir import write_run
+    >>> fit = bk.fit(bk.data_path("eight_schools.csv"), method="exact",
+    ...              priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
+    >>> run = load_run(write_run(fit, Path(tempfile.mkdtemp()) / "run", report=False))
+    >>> context = report_context(run, rendered=[])
+    >>> context["title"], context["subtitle"], context["verdict_label"]
+    ('normal-normal analysis', 'normal-normal, exact', 'not applicable (exact)')
+    """
     spec = run.spec
     subtitle = [run.family or "unknown family", run.method or "unknown method"]
     return {

@@ -57,6 +57,12 @@ class Run:
     tree : xarray.DataTree or None
         ``posterior.nc``, loaded into memory (the file is closed again).
     questions, borrowing : DataFrame or None
+
+    Examples
+    --------
+    >>> run = Run(Path("."), pd.DataFrame(), {"family": "normal-normal", "method": "exact"})
+    >>> run.family, run.method, run.data is None
+    ('normal-normal', 'exact', True)
     """
 
     path: Path
@@ -156,6 +162,21 @@ def load_run(run_dir: str | Path) -> Run:
     ------
     UserError
         If the folder does not exist or lacks ``summary.csv`` or ``manifest.json``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import bayeskit as bk
+    >>> from bayeskit.rundir import write_run
+    >>> fit = bk.fit(bk.data_path("eight_schools.csv"), method="exact",
+    ...              priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
+    >>> run = load_run(write_run(fit, Path(tempfile.mkdtemp()) / "run", report=False))
+    >>> run.method, run.summary.index[:2].tolist(), run.data.shape
+    ('exact', ['mu', 'tau'], (8, 19))
+    >>> load_run(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    bayeskit.errors.UserError: ... is not a complete run directory: summary.csv, ... missing ...
     """
     path = Path(run_dir)
     if not path.is_dir():
