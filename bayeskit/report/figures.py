@@ -97,6 +97,21 @@ def observed_effects(run: Run) -> pd.DataFrame:
     -------
     DataFrame
         Columns ``label``, ``study``, ``yi``, ``sei``; one row per contrast.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import bayeskit as bk
+    >>> from bayeskit.report.run import load_run
+    >>> from bayeskit.rundir import write_run
+    >>> fit = bk.fit(bk.data_path("eight_schools.csv"), method="exact",
+    ...              priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
+    >>> run = load_run(write_run(fit, Path(tempfile.mkdtemp()) / "run", report=False))
+    >>> observed_effects(run).head(2)
+      label study    yi   sei
+    0     A     A  28.0  15.0
+    1     B     B   8.0  10.0
     """
     from bayeskit.measures import effect_sizes
 
@@ -157,6 +172,20 @@ def forest_figure(run: Run) -> Figure | None:
     interval), pulled towards the pooled effect by partial pooling. The pooled ``mu``
     (diamond) and the 95% predictive interval for a new study (``theta_new``) close the
     plot. Ratio measures are drawn on a log axis in ratio units.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import bayeskit as bk
+    >>> from bayeskit.report.run import load_run
+    >>> from bayeskit.rundir import write_run
+    >>> fit = bk.fit(bk.data_path("eight_schools.csv"), method="exact",
+    ...              priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
+    >>> run = load_run(write_run(fit, Path(tempfile.mkdtemp()) / "run", report=False))
+    >>> figure = forest_figure(run)
+    >>> type(figure).__name__, len(figure.axes)
+    ('Figure', 1)
     """
     observed = observed_effects(run)
     post = run.group("posterior")
@@ -310,6 +339,19 @@ def density_parameters(run: Run) -> list[tuple[str, str, dict]]:
     ``mu`` and ``tau``; for exposure-response fits, which have no ``mu``, the dose slope
     of each indication and ``tau``. Constant quantities (``tau`` under complete pooling)
     are left out.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import bayeskit as bk
+    >>> from bayeskit.report.run import load_run
+    >>> from bayeskit.rundir import write_run
+    >>> fit = bk.fit(bk.data_path("eight_schools.csv"), method="exact",
+    ...              priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
+    >>> run = load_run(write_run(fit, Path(tempfile.mkdtemp()) / "run", report=False))
+    >>> density_parameters(run)
+    [('mu', 'mu', {}), ('tau', 'tau', {})]
     """
     post = run.group("posterior")
     if post is None:
@@ -339,6 +381,19 @@ def prior_posterior_figure(run: Run) -> Figure | None:
 
     The prior comes from the ``prior`` group when the run has one (MCMC); the exact
     engine stores none, so its prior is drawn, seeded, from the priors in the manifest.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import bayeskit as bk
+    >>> from bayeskit.report.run import load_run
+    >>> from bayeskit.rundir import write_run
+    >>> fit = bk.fit(bk.data_path("eight_schools.csv"), method="exact",
+    ...              priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
+    >>> run = load_run(write_run(fit, Path(tempfile.mkdtemp()) / "run", report=False))
+    >>> len(prior_posterior_figure(run).axes)  # mu and tau
+    2
     """
     params = density_parameters(run)
     if not params:
@@ -495,6 +550,21 @@ def exposure_response_figure(run: Run) -> Figure | None:
 
     One session per regimen; the probability scale, when the fit has baselines, is at the
     indication's average baseline (``alpha_mu``).
+
+    None for any other family, as here:
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import bayeskit as bk
+    >>> from bayeskit.report.run import load_run
+    >>> from bayeskit.rundir import write_run
+    >>> fit = bk.fit(bk.data_path("eight_schools.csv"), method="exact",
+    ...              priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
+    >>> run = load_run(write_run(fit, Path(tempfile.mkdtemp()) / "run", report=False))
+    >>> print(exposure_response_figure(run))
+    None
     """
     post = run.group("posterior")
     if run.family != "exposure-response" or post is None or "bioavailability" not in post:
@@ -536,7 +606,23 @@ def exposure_response_figure(run: Run) -> Figure | None:
 
 
 def ppc_figure(run: Run) -> Figure | None:
-    """Each observation against its posterior predictive 50% and 95% intervals."""
+    """Each observation against its posterior predictive 50% and 95% intervals.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from arviz_base import from_dict
+    >>> from bayeskit.report.run import Run
+    >>> rng = np.random.default_rng(0)
+    >>> tree = from_dict({"posterior": {"mu": rng.normal(size=(2, 100))},
+    ...                   "observed_data": {"y": np.array([0.3, -0.1, 0.8])},
+    ...                   "posterior_predictive": {"y": rng.normal(size=(2, 100, 3))}},
+    ...                  dims={"y": ["study"]}, coords={"study": ["A", "B", "C"]})
+    >>> run = Run(Path("."), pd.DataFrame(), {"method": "mcmc"}, tree=tree)
+    >>> figure = ppc_figure(run)
+    >>> [label.get_text() for label in figure.axes[0].get_yticklabels()]
+    ['A', 'B', 'C']
+    """
     observed, predicted = run.group("observed_data"), run.group("posterior_predictive")
     if observed is None or predicted is None:
         return None
@@ -584,6 +670,19 @@ def rank_parameters(run: Run) -> list[str]:
 
     Constant quantities (IV bioavailability, ``tau`` under complete pooling) have no
     ranks to compare and are left out.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import bayeskit as bk
+    >>> from bayeskit.report.run import load_run
+    >>> from bayeskit.rundir import write_run
+    >>> fit = bk.fit(bk.data_path("eight_schools.csv"), method="exact",
+    ...              priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
+    >>> run = load_run(write_run(fit, Path(tempfile.mkdtemp()) / "run", report=False))
+    >>> rank_parameters(run)
+    ['mu', 'tau']
     """
     post = run.group("posterior")
     if post is None:
@@ -596,6 +695,21 @@ def rank_figure(run: Run) -> Figure | None:
 
     Chains that sample the same distribution have uniformly spread ranks: each line stays
     inside the band around zero. Only for MCMC runs with at least two chains.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from arviz_base import from_dict
+    >>> from bayeskit.report.run import Run
+    >>> rng = np.random.default_rng(0)
+    >>> tree = from_dict({"posterior": {"mu": rng.normal(size=(2, 100))},
+    ...                   "observed_data": {"y": np.array([0.3, -0.1, 0.8])},
+    ...                   "posterior_predictive": {"y": rng.normal(size=(2, 100, 3))}},
+    ...                  dims={"y": ["study"]}, coords={"study": ["A", "B", "C"]})
+    >>> run = Run(Path("."), pd.DataFrame(), {"method": "mcmc"}, tree=tree)
+    >>> figure = rank_figure(run)
+    >>> type(figure).__name__, len(figure.axes)  # one panel: mu
+    ('Figure', 1)
     """
     post = run.group("posterior")
     if run.method != "mcmc" or post is None or post.sizes.get("chain", 1) < 2:
