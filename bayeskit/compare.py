@@ -22,8 +22,10 @@ def compare_runs(runs: list[str | Path]) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        One row per run (named by its folder), ArviZ's columns: ``rank``, ``elpd``,
-        ``p``, ``elpd_diff``, ``weight`` (stacking), ``se``, ``dse``, ``warning``.
+        One row per run (named by its folder), best first, with ArviZ's columns:
+        ``rank``, ``elpd_diff`` (this run minus the best, so 0 or negative), ``dse``,
+        ``p_worse``, ``diag_diff``, ``diag_elpd``, ``p``, ``elpd``, ``se`` and ``weight``
+        (stacking).
 
     Examples
     --------
@@ -46,6 +48,8 @@ def compare_runs(runs: list[str | Path]) -> pd.DataFrame:
     >>> table = compare_runs([base / "far", base / "near"])
     >>> table.index.tolist(), table["rank"].tolist()
     (['near', 'far'], [0, 1])
+    >>> bool(table.loc["far", "elpd_diff"] < 0)  # worse than the best
+    True
     """
     import arviz_stats
     import xarray as xr
@@ -89,13 +93,16 @@ def compare_runs(runs: list[str | Path]) -> pd.DataFrame:
 
 
 def plot_comparison(table: pd.DataFrame, path: str | Path) -> None:
-    """ELPD of each run with its SE, and the difference from the best with its SE.
+    """ELPD of each run with its SE, and best + ``elpd_diff`` (its SE) beside it.
+
+    ``elpd_diff`` is ArviZ's: this run's ELPD minus the best run's (0 or negative), so
+    the difference marker of a worse run sits left of the best run's ELPD.
 
     Examples
     --------
     >>> import tempfile
     >>> table = pd.DataFrame({"elpd": [-9.6, -20.9], "se": [0.9, 3.0],
-    ...                       "elpd_diff": [0.0, 11.3], "dse": [0.0, 3.5]},
+    ...                       "elpd_diff": [0.0, -11.3], "dse": [0.0, 3.5]},
     ...                      index=["near", "far"])
     >>> path = Path(tempfile.mkdtemp()) / "compare.png"
     >>> plot_comparison(table, path)
@@ -112,7 +119,7 @@ def plot_comparison(table: pd.DataFrame, path: str | Path) -> None:
     y = np.arange(len(table))[::-1]
     ax.errorbar(table["elpd"], y, xerr=table["se"], fmt="o", color="#1f4e79", label="elpd")
     ax.errorbar(
-        table["elpd"].iloc[0] - table["elpd_diff"],
+        table["elpd"].iloc[0] + table["elpd_diff"],  # elpd_diff <= 0: left of the best
         y - 0.15,
         xerr=table["dse"],
         fmt="^",

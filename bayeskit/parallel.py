@@ -75,7 +75,9 @@ def dask_client(scheduler: str | None = None, workers: int | None = None):
             n_workers=n,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            # no dashboard wanted, but the scheduler's web server still binds a port: a random
+            # one, so that a second cluster on the machine does not collide on 8787
+            dashboard_address=":0",
             silence_logs=logging.ERROR,
         ) as cluster,
         Client(cluster) as client,
