@@ -93,17 +93,16 @@ def compiled_sampler(model):
 
     Examples
     --------
-    Compiling takes seconds, so this example is not run:
+    The first call for a structure compiles (seconds); a model of the same structure
+    with other data reuses that compilation:
 
     >>> import bayeskit as bk
-    >>> model = bk.build_model(  # doctest: +SKIP
-    ...     bk.data_path("eight_schools.csv"),
-    ...     priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"},
-    ... )
-    >>> compiled, reused = compiled_sampler(model)  # doctest: +SKIP
-    >>> reused  # doctest: +SKIP
-    False
-    >>> compiled_sampler(model)[1]  # doctest: +SKIP
+    >>> priors = {"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"}
+    >>> model = bk.build_model(bk.data_path("eight_schools.csv"), priors=priors)
+    >>> compiled, reused = compiled_sampler(model)
+    >>> table = bk.load_evidence(bk.data_path("eight_schools.csv"))
+    >>> other = bk.build_model(table.assign(yi=table["yi"] / 2), priors=priors)
+    >>> compiled_sampler(other)[1]
     True
     """
     import nutpie
@@ -150,17 +149,15 @@ def sample_nutpie(
 
     Examples
     --------
-    Compiling and sampling take seconds, so this example is not run:
-
     >>> import bayeskit as bk
-    >>> model = bk.build_model(  # doctest: +SKIP
+    >>> model = bk.build_model(
     ...     bk.data_path("eight_schools.csv"),
     ...     priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"},
     ... )
     >>> idata = sample_nutpie(model, draws=100, tune=100, chains=2, seed=1,
-    ...                       target_accept=0.9, progress=False)  # doctest: +SKIP
-    >>> idata.posterior["mu"].shape  # doctest: +SKIP
-    (2, 100)
+    ...                       target_accept=0.9, progress=False)
+    >>> idata.posterior["mu"].shape, idata.posterior["theta"].coords["study"].values.tolist()[:3]
+    ((2, 100), ['A', 'B', 'C'])
     """
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata

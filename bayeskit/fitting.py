@@ -284,15 +284,13 @@ def sample(
 
     Examples
     --------
-    Sampling takes seconds, so this example is not run:
-
     >>> import bayeskit as bk
-    >>> model = bk.build_model(  # doctest: +SKIP
+    >>> model = bk.build_model(
     ...     bk.data_path("eight_schools.csv"),
     ...     priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"},
     ... )
-    >>> idata = sample(model, draws=200, tune=200, chains=2, seed=1)  # doctest: +SKIP
-    >>> "log_likelihood" in idata.children, idata.posterior["mu"].shape  # doctest: +SKIP
+    >>> idata = sample(model, draws=200, tune=200, chains=2, seed=1)
+    >>> "log_likelihood" in idata.children, idata.posterior["mu"].shape
     (True, (2, 200))
     """
     import pymc as pm

@@ -240,14 +240,18 @@ def borrowing_table(fit, spec) -> pd.DataFrame:
 
     Examples
     --------
-    The refit samples an exposure-response model (minutes), so this example is not run:
+    The bundled spec with short chains (two exposure-response fits, about half a
+    minute):
 
     >>> import bayeskit as bk
-    >>> from bayeskit.spec import load_spec
-    >>> spec = load_spec("sud_abstinence")  # doctest: +SKIP
-    >>> fit = bk.fit(spec.data_files(), **spec.fit_kwargs())  # doctest: +SKIP
-    >>> table = borrowing_table(fit, spec)  # doctest: +SKIP
-    >>> table.index.names, list(table.columns)  # doctest: +SKIP
+    >>> from bayeskit.spec import load_spec, spec_from_dict
+    >>> loaded = load_spec("sud_abstinence")
+    >>> raw = loaded.model_dump(mode="json", exclude={"base_dir"})
+    >>> raw["sampler"] |= {"draws": 200, "tune": 300, "chains": 2}
+    >>> spec = spec_from_dict(raw, source="example", base_dir=loaded.base_dir)
+    >>> fit = bk.fit(spec.data_files(), **spec.fit_kwargs())
+    >>> table = borrowing_table(fit, spec)
+    >>> table.index.names, list(table.columns)
     (FrozenList(['indication', 'fit']), ['mean', 'sd', 'q2.5', 'q50', 'q97.5'])
     """
     from bayeskit.fitting import fit as refit

@@ -201,7 +201,7 @@ def manifests(draw):
 )
 @given(text=manifests())
 def test_generated_batch_manifests_are_accepted_or_explained(tmp_path, text):
-    from bayeskit.batch import read_tasks
+    from bayeskit.batches import read_tasks
 
     (tmp_path / "spec.toml").write_text(
         'name = "x"\n[data]\nfiles = ["d.csv"]\n[model]\nfamily = "normal-normal"\n'

@@ -72,3 +72,17 @@ def test_installed_wheel_finds_bundled_data_from_any_folder(wheel, tmp_path):
     module, routes = result.stdout.split()
     assert module.startswith(str(target))
     assert routes.startswith(str(target)) and routes.endswith("_bundled/data/routes.csv")
+
+
+def test_public_names_stay_functions_after_their_modules_are_imported():
+    # importing a submodule sets it as an attribute of the package: a module named like
+    # an export (bayeskit/sbc.py beside bk.sbc) would replace the function by the module
+    import importlib
+    import inspect
+
+    import bayeskit as bk
+
+    for name, module in bk._EXPORTS.items():
+        importlib.import_module(module)
+        assert not inspect.ismodule(getattr(bk, name)), name
+    assert callable(bk.sbc) and callable(bk.batch) and callable(bk.build_model)

@@ -289,7 +289,7 @@ def fit(
         from bayeskit.rundir import check_out_dir
 
         check_out_dir(out, force=force)
-    from bayeskit.batch import fit_spec
+    from bayeskit.batches import fit_spec
 
     show_progress = not quiet and not json_out and sys.stderr.isatty()
     if quiet or json_out:  # PyMC reports "Sampling: [y]" through logging; keep stderr clean
@@ -544,10 +544,10 @@ def sbc(
     when a parameter fails (ranks not uniform at the 1% level, or 95% coverage more than
     3 Monte Carlo standard errors from 95%).
     """
+    from bayeskit.calibration import SBC_PRIORS, sbc_normal_normal, sbc_passes, write_sbc_run
     from bayeskit.errors import UserError
     from bayeskit.models import get_family
     from bayeskit.rundir import check_out_dir
-    from bayeskit.sbc import SBC_PRIORS, sbc_normal_normal, sbc_passes, write_sbc_run
 
     family = get_family(model).name
     priors = _parse_prior_flags(prior)
@@ -573,7 +573,7 @@ def sbc(
             priors=chosen, studies=studies, replicates=replicates, draws=draws, seed=seed
         )
     elif method == "mcmc":
-        from bayeskit.sbc import sbc as run
+        from bayeskit.calibration import sbc as run
 
         if (draws + 1) % 10:
             raise UserError(f"--draws + 1 must be divisible by 10 (got {draws})")
@@ -640,7 +640,7 @@ def batch(
     so a batch that was interrupted carries on where it stopped. Exits 1 when a fit
     failed (its error is in batch.csv).
     """
-    from bayeskit.batch import batch as run
+    from bayeskit.batches import batch as run
 
     table = run(
         source,

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from bayeskit.batch import batch, read_tasks
+from bayeskit.batches import batch, read_tasks
 from bayeskit.cli import app
 from bayeskit.errors import UserError
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from bayeskit.calibration import sbc_normal_normal, sbc_summary
 from bayeskit.priors import parse_prior
-from bayeskit.sbc import sbc_normal_normal, sbc_summary
 
 
 @pytest.mark.parametrize("tau", ["HalfNormal(1)", "HalfCauchy(0.5)"])
@@ -38,8 +38,8 @@ import json  # noqa: E402
 import pandas as pd  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
+from bayeskit.calibration import SBC_PARAMETERS, sbc, sbc_passes  # noqa: E402
 from bayeskit.cli import app  # noqa: E402
-from bayeskit.sbc import SBC_PARAMETERS, sbc, sbc_passes  # noqa: E402
 
 SMALL = {"replicates": 8, "studies": 4, "iterations": 100, "tune": 150, "chains": 2}
 
