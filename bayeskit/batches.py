@@ -268,12 +268,12 @@ def run_task(task: dict, fits_dir: str, report: bool) -> dict:
     >>> done["status"], done["method"], done["rows"][0]["parameter"]
     ('done', 'exact', 'mu')
     """
-    import logging
     import time
 
+    from bayeskit.fitting import quiet_pymc
     from bayeskit.rundir import write_run
 
-    logging.getLogger("pymc").setLevel(logging.WARNING)
+    quiet_pymc()
     t = Task(**task)
     start = time.perf_counter()
     try:

@@ -235,7 +235,9 @@ def _sbc_chunk(
     import nutpie
 
     from bayeskit.compiled import compiled_sampler
+    from bayeskit.fitting import quiet_pymc
 
+    quiet_pymc()
     model = _template(family, studies, priors)
     compiled, _ = compiled_sampler(model)
     containers = _observed_containers(model)
@@ -335,9 +337,11 @@ def sbc(
     """
     import pymc as pm
 
+    from bayeskit.fitting import quiet_pymc
     from bayeskit.models import get_family
     from bayeskit.parallel import run_tasks
 
+    quiet_pymc()
     family = get_family(model).name
     for name, value in (("replicates", replicates), ("studies", studies), ("draws", draws)):
         if int(value) != value or value < 1:

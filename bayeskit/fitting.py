@@ -414,6 +414,18 @@ def _fit_exposure(fam, data, outcome, timepoint, priors, options, effect_options
     return _mcmc_fit(model, fam, prepared, chosen, settings, sampling)
 
 
+def quiet_pymc() -> None:
+    """Silence PyMC's INFO messages (``Sampling: [y]``) for this process.
+
+    PyMC sets its logger to INFO when it is first imported, so it is imported here first.
+    """
+    import logging
+
+    import pymc  # noqa: F401
+
+    logging.getLogger("pymc").setLevel(logging.WARNING)
+
+
 def build_model(data, model: str = "normal-normal", **options: Any):
     """Build the PyMC model :func:`fit` would sample, without sampling it.
 

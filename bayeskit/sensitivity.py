@@ -104,11 +104,9 @@ def sensitivity(
 
 def _refit(files, kwargs, priors, exclude, headline, label) -> list[dict]:
     """One refit of a sensitivity analysis (a task): its headline rows."""
-    import logging
+    from bayeskit.fitting import fit, quiet_pymc
 
-    from bayeskit.fitting import fit
-
-    logging.getLogger("pymc").setLevel(logging.WARNING)
+    quiet_pymc()
     f = fit(files, **(kwargs | {"priors": kwargs["priors"] | priors}), exclude=exclude)
     return _headline_rows(label, f, headline)
 

@@ -293,9 +293,9 @@ def fit(
 
     show_progress = not quiet and not json_out and sys.stderr.isatty()
     if quiet or json_out:  # PyMC reports "Sampling: [y]" through logging; keep stderr clean
-        import logging
+        from bayeskit.fitting import quiet_pymc
 
-        logging.getLogger("pymc").setLevel(logging.WARNING)
+        quiet_pymc()
     result, summary, tables = fit_spec(the_spec, progress=show_progress)
     if out is not None:
         from bayeskit.rundir import write_run
