@@ -418,6 +418,13 @@ def quiet_pymc() -> None:
     """Silence PyMC's INFO messages (``Sampling: [y]``) for this process.
 
     PyMC sets its logger to INFO when it is first imported, so it is imported here first.
+
+    Examples
+    --------
+    >>> import logging
+    >>> quiet_pymc()
+    >>> logging.getLogger("pymc").level == logging.WARNING
+    True
     """
     import logging
 
