@@ -30,6 +30,11 @@ SCHEDULER_HELP = (
     "Where the fits run: 'local' (a Dask LocalCluster with one worker per core), "
     "tcp://host:port (a running Dask scheduler) or 'none' (one after another here)."
 )
+# the options every many-fit command (sbc, batch, sensitivity) shares
+Scheduler = Annotated[str, typer.Option(help=SCHEDULER_HELP)]
+Workers = Annotated[
+    int | None, typer.Option(help="Worker processes of the LocalCluster (default: cores).")
+]
 
 
 def _user_errors(func: Callable) -> Callable:
@@ -460,10 +465,8 @@ def sensitivity(
     out: Annotated[
         Path, typer.Option(help="Folder to write sensitivity.csv, .png and psense.csv into.")
     ],
-    scheduler: Annotated[str, typer.Option(help=SCHEDULER_HELP)] = "local",
-    workers: Annotated[
-        int | None, typer.Option(help="Worker processes of the LocalCluster (default: cores).")
-    ] = None,
+    scheduler: Scheduler = "local",
+    workers: Workers = None,
     force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
     quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
 ) -> None:
@@ -531,10 +534,8 @@ def sbc(
         typer.Option(help="A prior as NAME=DIST replacing the SBC default (repeatable)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same ranks.")] = 0,
-    scheduler: Annotated[str, typer.Option(help=SCHEDULER_HELP)] = "local",
-    workers: Annotated[
-        int | None, typer.Option(help="Worker processes of the LocalCluster (default: cores).")
-    ] = None,
+    scheduler: Scheduler = "local",
+    workers: Workers = None,
     force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
     quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
 ) -> None:
@@ -620,10 +621,8 @@ def batch(
     out: Annotated[
         Path, typer.Option(help="Batch folder: fits/<name>/, batch.csv, manifest.json.")
     ],
-    scheduler: Annotated[str, typer.Option(help=SCHEDULER_HELP)] = "local",
-    workers: Annotated[
-        int | None, typer.Option(help="Worker processes of the LocalCluster (default: cores).")
-    ] = None,
+    scheduler: Scheduler = "local",
+    workers: Workers = None,
     retries: Annotated[int, typer.Option(help="Retries of a failed fit.")] = 2,
     seed: Annotated[int, typer.Option(help="Seeds the fits whose spec has no seed.")] = 0,
     report: Annotated[
