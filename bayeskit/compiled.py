@@ -7,13 +7,14 @@ keeps its data in ``pm.Data`` containers, so two fits that differ only in data v
 design) share one compiled sampler: the second and later fits only swap the data in with
 nutpie's ``with_data`` and sample.
 
-The cache lives in the process, keyed by :func:`structure_key`. On disk, PyTensor keeps
-its own cache of numba-compiled graph functions (in ``pytensor.config.base_compiledir``,
-keyed by the graph and the PyTensor and numba versions), which cuts the compile time of a
-second process by a third (eight schools: 8.6 s cold, 5.7 s warm on two cores); nutpie's
-C-callable wrapper around those functions cannot be cached by numba (it embeds run-time
-addresses) and is rebuilt in every process. ``benchmarks/scale.py`` measures all three
-cases.
+The cache lives in the process, keyed by :func:`structure_key`, and on disk: the
+C-callable wrappers nutpie calls are generated as a module named by the structure and
+the package versions, so numba keeps their machine code beside it
+(:mod:`bayeskit._cfunc`, under ``$BAYESKIT_CACHE_DIR`` or ``~/.cache/bayeskit``), and
+PyTensor keeps its numba-compiled graph functions in its own compile folder. A new
+process fitting a structure it has seen before then loads instead of compiling.
+``BAYESKIT_DISK_CACHE=0`` switches the disk cache off (nutpie compiles as it would by
+itself). ``benchmarks/scale.py`` measures cold, disk-cached and in-process reuse.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 #: compiled samplers kept per process; a structure is a few MB of machine code at most
 MAX_ENTRIES = 32
 _CACHE: OrderedDict[str, Any] = OrderedDict()
-STATS = {"hits": 0, "misses": 0, "compile_seconds": 0.0}
+STATS = {"hits": 0, "misses": 0, "disk_hits": 0, "compile_seconds": 0.0}
 
 
 def structure_key(model) -> str:
@@ -68,12 +69,16 @@ def structure_key(model) -> str:
         if isinstance(var, Constant):
             value = np.asarray(var.data)
             digest.update(f"{var.type}|{value.shape}".encode())
-            digest.update(np.ascontiguousarray(value).tobytes())
+            if value.dtype == object:  # e.g. None: its bytes would be an address
+                digest.update(repr(var.data).encode())
+            else:
+                digest.update(np.ascontiguousarray(value).tobytes())
         elif isinstance(var, SharedVariable) and hasattr(var.type, "ndim"):
             value = var.get_value(borrow=True)
             digest.update(f"{var.name}|{var.type}|{np.shape(value)}".encode())
     for rv in model.free_RVs:
-        digest.update(f"{rv.name}|{model.rvs_to_transforms.get(rv)}".encode())
+        transform = model.rvs_to_transforms.get(rv)  # by class: its repr holds an address
+        digest.update(f"{rv.name}|{type(transform).__name__}".encode())
     for dim, length in model.dim_lengths.items():
         digest.update(f"{dim}={int(length.eval())}".encode())
     return digest.hexdigest()
@@ -105,14 +110,12 @@ def compiled_sampler(model):
     >>> compiled_sampler(other)[1]
     True
     """
-    import nutpie
-
     key = structure_key(model)
     cached = _CACHE.get(key)
     if cached is None:
         STATS["misses"] += 1
         start = time.perf_counter()
-        cached = nutpie.compile_pymc_model(model)
+        cached = _compile(model, key)
         STATS["compile_seconds"] += time.perf_counter() - start
         _CACHE[key] = cached
         while len(_CACHE) > MAX_ENTRIES:
@@ -125,6 +128,31 @@ def compiled_sampler(model):
     return cached.with_data(**updates), True
 
 
+def _compile(model, key: str):
+    """Compile through the disk cache; nutpie's own compiler when that is off or fails."""
+    import os
+    import warnings
+
+    import nutpie
+
+    if os.environ.get("BAYESKIT_DISK_CACHE", "1") != "0":
+        from bayeskit._cfunc import compile_model
+
+        try:
+            compiled, from_disk = compile_model(model, key)
+        except Exception as err:  # noqa: BLE001 - a cache must never stop a fit
+            warnings.warn(
+                f"compiled-sampler disk cache unavailable ({type(err).__name__}: {err}); "
+                "compiling without it",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        else:
+            STATS["disk_hits"] += from_disk
+            return compiled
+    return nutpie.compile_pymc_model(model)
+
+
 def clear() -> None:
     """Forget every compiled sampler (the next fit of each structure compiles again).
 
@@ -135,7 +163,7 @@ def clear() -> None:
     (0, 0, 0)
     """
     _CACHE.clear()
-    STATS.update(hits=0, misses=0, compile_seconds=0.0)
+    STATS.update(hits=0, misses=0, disk_hits=0, compile_seconds=0.0)
 
 
 def sample_nutpie(

@@ -55,4 +55,34 @@ def test_second_fit_reuses_the_compilation_and_matches_a_fresh_one(schools):
 def test_cache_is_bounded():
     assert compiled.MAX_ENTRIES >= 1
     compiled.clear()
-    assert compiled.STATS == {"hits": 0, "misses": 0, "compile_seconds": 0.0}
+    assert compiled.STATS == {"hits": 0, "misses": 0, "disk_hits": 0, "compile_seconds": 0.0}
+
+
+def test_disk_cache_is_loaded_by_a_later_compile_and_matches_nutpies_compiler(
+    schools, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("BAYESKIT_CACHE_DIR", str(tmp_path))
+    compiled.clear()
+    first = bk.fit(schools, priors=PRIORS, **FAST)
+    assert (compiled.STATS["misses"], compiled.STATS["disk_hits"]) == (1, 0)
+    written = list(tmp_path.glob("compiled/*/bk_*.py"))
+    assert len(written) == 1
+    assert list(written[0].parent.glob("__pycache__/*.nbc"))  # numba's machine code
+    compiled.clear()  # as a new process would: nothing compiled in memory
+    again = bk.fit(schools, priors=PRIORS, **FAST)
+    assert (compiled.STATS["misses"], compiled.STATS["disk_hits"]) == (1, 1)
+    np.testing.assert_array_equal(
+        first.idata.posterior["mu"].values, again.idata.posterior["mu"].values
+    )
+    # the same draws as nutpie's own compiler
+    monkeypatch.setenv("BAYESKIT_DISK_CACHE", "0")
+    compiled.clear()
+    plain = bk.fit(schools, priors=PRIORS, **FAST)
+    assert compiled.STATS["disk_hits"] == 0
+    np.testing.assert_array_equal(
+        first.idata.posterior["mu"].values, plain.idata.posterior["mu"].values
+    )
+    np.testing.assert_array_equal(
+        first.idata.posterior["theta"].values, plain.idata.posterior["theta"].values
+    )
+    compiled.clear()
