@@ -291,15 +291,13 @@ def run_task(task: dict, fits_dir: str, report: bool) -> dict:
         )
     except UserError as err:  # the user's mistake: recorded, not retried
         return {"name": t.name, "status": "error", "message": str(err), "rows": []}
-    rows = summary.reset_index().rename(columns={summary.index.name or "index": "parameter"})
-    rows = rows[["parameter", *[c for c in SUMMARY_COLUMNS if c in rows.columns]]]
     return {
         "name": t.name,
         "status": "done",
         "verdict": result.verdict,
         "method": result.method,
         "seconds": time.perf_counter() - start,
-        "rows": rows.to_dict(orient="records"),
+        "rows": _summary_columns(summary).to_dict(orient="records"),
     }
 
 
@@ -377,7 +375,7 @@ def batch(
     """
     from bayeskit.outputs import write_text_atomic
     from bayeskit.parallel import run_tasks
-    from bayeskit.rundir import _write_json, versions
+    from bayeskit.rundir import versions
 
     tasks = read_tasks(source, seed=seed)
     out = Path(out)
@@ -392,16 +390,14 @@ def batch(
     fits_dir.mkdir(parents=True, exist_ok=True)
     for stale in fits_dir.glob(".*.tmp"):  # staging folders of a killed run
         shutil.rmtree(stale, ignore_errors=True)
-    _write_json(
-        marker,
-        {
-            "command": sys.argv,
-            "source": str(source),
-            "seed": seed,
-            "versions": versions(),
-            "fits": [asdict(t) for t in tasks],
-        },
-    )
+    record = {
+        "command": sys.argv,
+        "source": str(source),
+        "seed": seed,
+        "versions": versions(),
+        "fits": [asdict(t) for t in tasks],
+    }
+    write_text_atomic(marker, json.dumps(record, indent=2) + "\n", force=True)
     todo = [t for t in tasks if not finished(t, fits_dir)]
     results = {}
     for i, result in run_tasks(
@@ -418,14 +414,14 @@ def batch(
     for t in tasks:
         res = results.get(t.name)
         if res is None:  # finished in an earlier run: read its summary back
-            frames.append(_summary_rows(t.name, fits_dir / t.name))
+            summary = pd.read_csv(fits_dir / t.name / "summary.csv", index_col=0)
+            rows = _summary_columns(summary)
         elif res["status"] == "error":
             frames.append(pd.DataFrame([{"name": t.name, "status": "error", **res}]))
+            continue
         else:
             rows = pd.DataFrame(res["rows"])
-            rows.insert(0, "status", "done")
-            rows.insert(0, "name", t.name)
-            frames.append(rows)
+        frames.append(rows.assign(name=t.name, status="done")[["name", "status", *rows.columns]])
     table = pd.concat(frames, ignore_index=True).drop(columns=["rows"], errors="ignore")
     write_text_atomic(
         out / "batch.csv", table.to_csv(index=False, float_format="%.10g"), force=True
@@ -433,10 +429,7 @@ def batch(
     return table
 
 
-def _summary_rows(name: str, run_dir: Path) -> pd.DataFrame:
-    summary = pd.read_csv(run_dir / "summary.csv", index_col=0)
+def _summary_columns(summary: pd.DataFrame) -> pd.DataFrame:
+    """Return a summary as batch rows: ``parameter`` and the summary columns it has."""
     rows = summary.reset_index().rename(columns={summary.index.name or "index": "parameter"})
-    rows = rows[["parameter", *[c for c in SUMMARY_COLUMNS if c in rows.columns]]]
-    rows.insert(0, "status", "done")
-    rows.insert(0, "name", name)
-    return rows
+    return rows[["parameter", *[c for c in SUMMARY_COLUMNS if c in rows.columns]]]

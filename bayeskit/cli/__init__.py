@@ -552,6 +552,12 @@ def sbc(
 
     family = get_family(model).name
     priors = _parse_prior_flags(prior)
+    if method not in ("mcmc", "exact"):
+        raise UserError(f"method must be mcmc or exact (got {method!r})")
+    if method == "exact" and family != "normal-normal":
+        raise UserError("the exact engine is for the normal-normal model; use --method mcmc")
+    if (draws + 1) % 10:  # ranks 0..draws fall into 10 equal bins
+        raise UserError(f"--draws + 1 must be divisible by 10 (got {draws})")
     out = check_out_dir(out, force=force)
     settings = {
         "model": family,
@@ -565,19 +571,13 @@ def sbc(
     if method == "exact":
         from bayeskit.priors import parse_prior
 
-        if family != "normal-normal":
-            raise UserError("the exact engine is for the normal-normal model; use --method mcmc")
         chosen = {k: parse_prior(v, what=f"prior for {k}") for k, v in settings["priors"].items()}
-        if (draws + 1) % 10:
-            raise UserError(f"--draws + 1 must be divisible by 10 (got {draws})")
         ranks = sbc_normal_normal(
             priors=chosen, studies=studies, replicates=replicates, draws=draws, seed=seed
         )
-    elif method == "mcmc":
+    else:
         from bayeskit.calibration import sbc as run
 
-        if (draws + 1) % 10:
-            raise UserError(f"--draws + 1 must be divisible by 10 (got {draws})")
         ranks = run(
             family,
             replicates=replicates,
@@ -589,8 +589,6 @@ def sbc(
             workers=workers,
             progress=not quiet,
         )
-    else:
-        raise UserError(f"method must be mcmc or exact (got {method!r})")
     summary = write_sbc_run(ranks, out, settings=settings, command=sys.argv)
     if not quiet:
         _print_table(
