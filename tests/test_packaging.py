@@ -42,6 +42,7 @@ def test_wheel_has_console_script_and_no_top_level_cli(wheel):
     names = archive.namelist()
     assert "cli.py" not in names
     assert not any(n.startswith("cli/") for n in names)
+    assert not any(n.startswith("examples/") for n in names)  # source distribution only
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "bayeskit = bayeskit.cli:main" in archive.read(entry).decode()
 
