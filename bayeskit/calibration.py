@@ -54,6 +54,7 @@ def sbc_normal_normal(
     draws: int = 199,
     seed: int = 0,
     sei: np.ndarray | None = None,
+    fit_priors: dict | None = None,
 ) -> pd.DataFrame:
     """SBC of the exact normal-normal posterior.
 
@@ -76,6 +77,9 @@ def sbc_normal_normal(
     sei : array, optional
         Within-study standard errors; by default spread evenly between 0.5 and 2 times
         the prior scale of tau.
+    fit_priors : dict, optional
+        Priors the posterior is computed under, if not ``priors`` (which simulate the
+        data): a misspecified fit, whose ranks SBC should find non-uniform.
 
     Returns
     -------
@@ -111,9 +115,9 @@ def sbc_normal_normal(
         data = StudyData(
             labels, y, sei, pd.DataFrame(index=labels), None, pd.DataFrame({"yi": y}, index=labels)
         )
-        post = exact_posterior(data, priors).draws(draws, seed=int(rng.integers(2**31)), chains=1)[
-            "posterior"
-        ]
+        post = exact_posterior(data, fit_priors or priors).draws(
+            draws, seed=int(rng.integers(2**31)), chains=1
+        )["posterior"]
         truth = {"mu": mu, "tau": tau, "theta[S0]": theta[0]}
         sampled = {
             "mu": post["mu"].values.ravel(),

@@ -19,16 +19,26 @@ def test_exact_engine_is_calibrated(tau):
     assert (abs(summary["coverage_95"] - 0.95) < 3 * se).all(), summary
 
 
-def test_sbc_detects_a_miscalibrated_posterior():
+GENERATING = {"mu": "Normal(0, 2)", "tau": "HalfNormal(1)"}
+
+
+@pytest.mark.parametrize(
+    "wrong, parameter",
+    [({"mu": "Normal(3, 0.5)"}, "mu"), ({"tau": "HalfNormal(0.05)"}, "tau")],
+    ids=["mu-prior-shifted", "tau-prior-too-narrow"],
+)
+def test_sbc_detects_a_miscalibrated_posterior(wrong, parameter):
     # fitting with a prior other than the one that generated the data must show up
-    gen = {"mu": parse_prior("Normal(0, 2)"), "tau": parse_prior("HalfNormal(1)")}
-    ranks = sbc_normal_normal(priors=gen, studies=5, replicates=200, draws=199, seed=3)
-    # shift every rank of mu up, as a posterior biased low would
-    ranks.loc[ranks["parameter"] == "mu", "rank"] = np.minimum(
-        ranks.loc[ranks["parameter"] == "mu", "rank"] + 60, 199
-    )
-    summary = sbc_summary(ranks, draws=199)
-    assert summary.loc["mu", "p_uniform"] < 1e-6
+    gen = {k: parse_prior(v) for k, v in GENERATING.items()}
+    fit = gen | {k: parse_prior(v) for k, v in wrong.items()}
+    settings = {"studies": 5, "replicates": 200, "draws": 199, "seed": 3}
+    bad = sbc_summary(sbc_normal_normal(priors=gen, fit_priors=fit, **settings), draws=199)
+    assert bad.loc[parameter, "p_uniform"] < 1e-6, bad
+    assert bad.loc[parameter, "coverage_95"] < 0.85, bad
+    # the same replicates (same seed: same truths and data) fitted with the right prior
+    good = sbc_summary(sbc_normal_normal(priors=gen, **settings), draws=199)
+    assert (good["p_uniform"] > 0.01).all(), good
+    assert good.loc[parameter, "coverage_95"] > 0.9, good
 
 
 # ---- MCMC calibration of every family -------------------------------------------------

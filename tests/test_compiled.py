@@ -52,10 +52,59 @@ def test_second_fit_reuses_the_compilation_and_matches_a_fresh_one(schools):
     np.testing.assert_array_equal(post["theta"].values, fresh.idata.posterior["theta"].values)
 
 
-def test_cache_is_bounded():
-    assert compiled.MAX_ENTRIES >= 1
+class _Compiled:
+    """Stands in for a compiled sampler: the bound is about keys, not machine code."""
+
+    shared_var_keys: dict = {}
+
+    def with_data(self, **updates):
+        return self
+
+
+def test_cache_is_bounded_and_drops_the_least_recently_used(schools, monkeypatch):
+    # models of four structures (4 to 7 studies); compiling is replaced by a stand-in
+    monkeypatch.setattr(compiled, "MAX_ENTRIES", 3)
+    monkeypatch.setattr(compiled, "_compile", lambda model, key: _Compiled())
+    pri = {k: parse_prior(v) for k, v in PRIORS.items()}
+    models = [normal_normal.build(study_data(schools.iloc[:k]), pri) for k in (4, 5, 6, 7)]
+    keys = [compiled.structure_key(m) for m in models]
+    assert len(set(keys)) == 4
+    compiled.clear()
+    for m in models[:3]:
+        compiled.compiled_sampler(m)
+    assert list(compiled._CACHE) == keys[:3]
+    assert compiled.compiled_sampler(models[0])[1]  # a hit: now the most recently used
+    compiled.compiled_sampler(models[3])  # past the bound: the least recently used goes
+    assert list(compiled._CACHE) == [keys[2], keys[0], keys[3]]
+    assert not compiled.compiled_sampler(models[1])[1]  # dropped, so compiled again
+    assert len(compiled._CACHE) == 3 and keys[2] not in compiled._CACHE
+    assert compiled.STATS["misses"] == 5 and compiled.STATS["hits"] == 1
     compiled.clear()
     assert compiled.STATS == {"hits": 0, "misses": 0, "disk_hits": 0, "compile_seconds": 0.0}
+
+
+def test_a_failing_disk_cache_falls_back_to_nutpies_compiler(schools, tmp_path, monkeypatch):
+    # what a nutpie release that changes the internals _cfunc builds on does to it
+    import nutpie.compile_pymc
+
+    from bayeskit import _cfunc
+
+    def changed_internals(model, structure, *, root=None):
+        raise ImportError("cannot import name '_make_functions' from 'nutpie.compile_pymc'")
+
+    monkeypatch.setenv("BAYESKIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_cfunc, "compile_model", changed_internals)
+    compiled.clear()
+    with pytest.warns(RuntimeWarning, match="disk cache unavailable .*ImportError"):
+        fallback = bk.fit(schools, priors=PRIORS, **FAST)
+    (sampler,) = compiled._CACHE.values()
+    assert type(sampler) is nutpie.compile_pymc.CompiledPyMCModel  # nutpie's own
+    assert not list(tmp_path.glob("compiled/*/bk_*.py"))
+    assert compiled.STATS["disk_hits"] == 0
+    post = fallback.idata.posterior
+    assert post["mu"].shape == (2, 200)
+    assert 0 < float(post["mu"].mean()) < 9  # eight schools: mu about 4.4
+    compiled.clear()
 
 
 def test_disk_cache_is_loaded_by_a_later_compile_and_matches_nutpies_compiler(

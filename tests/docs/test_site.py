@@ -46,7 +46,6 @@ def test_every_nav_page_is_built_and_ketamine_is_last(site):
     assert pages[-1] == "ketamine.md"
     for page in pages:
         _html(site, page)
-    assert not (site / "make_ketamine_page.py").exists()
     assert not list(site.rglob("*.py"))
 
 
