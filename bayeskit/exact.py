@@ -30,6 +30,7 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from bayeskit.errors import UserError
+from bayeskit.measures import ratio_parameter
 from bayeskit.models.data import StudyData
 
 GRID = 2000
@@ -150,8 +151,7 @@ class ExactPosterior:
             return {}
         mean, var = mu_mix
         qs = np.array(_mixture_quantiles(self.weight, mean, var))
-        rows = {("odds_ratio" if measure == "OR" else "risk_ratio"):
-                _transformed(self.weight, mean, var, np.exp, qs)}  # fmt: skip
+        rows = {ratio_parameter(measure): _transformed(self.weight, mean, var, np.exp, qs)}
         if self.baseline_risk is not None:
             p0 = self.baseline_risk
             if measure == "OR":

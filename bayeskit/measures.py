@@ -95,7 +95,7 @@ MAX_EFFECT, MIN_SE = 1e10, 1e-10
 
 
 def ratio_parameter(code: str | None) -> str | None:
-    """The summary's name of a log-ratio measure's pooled ratio, or None.
+    """Return the summary's name of a log-ratio measure's pooled ratio, or None.
 
     Examples
     --------
@@ -592,7 +592,7 @@ def _single_arms(arms, m, add, to, ri, sd_change):
 def _study_rows(
     ev: pd.DataFrame, measure: str | None, outcome: str | None, timepoint: str | None
 ) -> pd.DataFrame:
-    """The rows of a study-level table that the outcome, timepoint and measure select.
+    """Return the rows of a study-level table that the outcome, timepoint and measure select.
 
     A table mixing several measures (or outcomes) is refused unless a filter picks one:
     pooling a log odds ratio with a mean difference is never meant.
@@ -643,7 +643,7 @@ def _study_rows(
 
 
 def _code(text: object) -> str:
-    """A measure column's cell as bayeskit's code (metafor's names accepted)."""
+    """Return a measure column's cell as bayeskit's code (metafor's names accepted)."""
     key = str(text).strip().upper()
     key = ALIASES.get(key, key)
     return key if key in MEASURES else str(text).strip()

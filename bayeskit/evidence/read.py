@@ -59,7 +59,7 @@ def read_bytes(path: str | Path, *, limit: int = MAX_BYTES) -> bytes:
     >>> read_bytes("/dev/zero", limit=10)
     Traceback (most recent call last):
     ...
-    bayeskit.errors.UserError: /dev/zero: longer than 10 bytes; evidence tables are limited ...
+    bayeskit.errors.UserError: /dev/zero: longer than 10 bytes (...), the limit for an input file ...
     """
     path = Path(path)
     name = str(path)
@@ -76,8 +76,8 @@ def read_bytes(path: str | Path, *, limit: int = MAX_BYTES) -> bytes:
         raise UserError(f"{name}: cannot be read ({err.strerror or err})") from None
     if len(raw) > limit:
         raise UserError(
-            f"{name}: longer than {limit} bytes; evidence tables are limited to "
-            f"{limit / 1e6:g} MB (is it an endless stream or not an evidence table?)"
+            f"{name}: longer than {limit} bytes ({limit / 2**20:g} MiB), the limit for "
+            "an input file (is it an endless stream, or not an evidence table?)"
         )
     return raw
 
