@@ -218,7 +218,7 @@ class Spec(_Section):
         >>> spec.data_files()
         Traceback (most recent call last):
         ...
-        bayeskit.errors.UserError: data file 'nowhere/eight_schools.csv' does not exist ...
+        bayeskit.errors.UserError: data file 'nowhere/eight_schools.csv': no such file ...
         """
         out = []
         for name in self.data.files:
@@ -226,7 +226,7 @@ class Spec(_Section):
             if not path.is_absolute():
                 path = Path(self.base_dir) / path
             if not path.exists():
-                raise UserError(f"data file {name!r} does not exist (looked for {path})")
+                raise UserError(f"data file {name!r}: no such file (looked for {path})")
             out.append(path)
         return out
 
