@@ -229,10 +229,16 @@ def to_values(table: pd.DataFrame, bad: set[tuple[int, str]]) -> pd.DataFrame:
         if col in CATEGORIES:
             out[col] = out[col].map(category, na_action="ignore")
         elif col in INTEGER_COLUMNS:
-            out[col] = pd.to_numeric(out[col]).astype("Int64")
+            out[col] = _floats(out[col]).astype("Int64")
         elif col not in TEXT_COLUMNS and col not in text:
-            out[col] = pd.to_numeric(out[col]).astype(float)
+            out[col] = _floats(out[col])
     return out
+
+
+def _floats(cells: pd.Series) -> pd.Series:
+    # float() rounds correctly; pd.to_numeric's fast parser can miss by an ulp
+    # ('0.10e37' becomes 9.999999999999999e+35), and a value must be what was written
+    return cells.map(float, na_action="ignore").astype(float)
 
 
 def text_columns(table: pd.DataFrame) -> set[str]:
