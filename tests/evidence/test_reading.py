@@ -178,3 +178,28 @@ def test_unknown_column_mixing_numbers_and_text_is_a_slip(write_csv):
 def test_designs_are_normalised(write_csv, written, read):
     ev = load_evidence(write_csv(f"study,yi,sei,design\nA,1,2,{written}\n"))
     assert ev["design"].tolist() == [read]
+
+
+def test_a_fifo_that_never_ends_is_refused_after_the_cap(tmp_path):
+    fifo = tmp_path / "endless.csv"
+    os.mkfifo(fifo)
+    stop = threading.Event()
+
+    def feed():
+        try:
+            with open(fifo, "wb") as handle:
+                handle.write(b"study,yi,sei\n")
+                while not stop.is_set():
+                    handle.write(b"A,1,1\n" * 1000)
+        except BrokenPipeError:  # the reader stopped reading: as it should
+            pass
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    try:
+        with pytest.raises(UserError, match=r"endless.csv: longer than 100000 bytes"):
+            read_bytes(fifo, limit=100_000)
+    finally:
+        stop.set()
+        writer.join(timeout=10)
+    assert not writer.is_alive()
