@@ -9,8 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-class UserError(Exception):
+class UserError(ValueError):
     """A mistake in the user's input: the message says what is wrong and how to fix it.
+
+    A subclass of :class:`ValueError`, so that code calling bayeskit as a library can
+    catch bad input the way it catches it from other libraries.
 
     Examples
     --------
@@ -20,6 +23,8 @@ class UserError(Exception):
     ... except bk.UserError as err:
     ...     print(err)
     invalid prior 'HalfNormal(-1)': HalfNormal: sigma must be > 0, found -1
+    >>> issubclass(bk.UserError, ValueError)
+    True
     """
 
 

@@ -30,6 +30,7 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from bayeskit.errors import UserError
+from bayeskit.measures import ratio_parameter
 from bayeskit.models.data import StudyData
 
 GRID = 2000
@@ -150,8 +151,7 @@ class ExactPosterior:
             return {}
         mean, var = mu_mix
         qs = np.array(_mixture_quantiles(self.weight, mean, var))
-        rows = {("odds_ratio" if measure == "OR" else "risk_ratio"):
-                _transformed(self.weight, mean, var, np.exp, qs)}  # fmt: skip
+        rows = {ratio_parameter(measure): _transformed(self.weight, mean, var, np.exp, qs)}
         if self.baseline_risk is not None:
             p0 = self.baseline_risk
             if measure == "OR":
@@ -282,7 +282,16 @@ def exact_posterior(
             du = (hi - lo) / grid
             u = lo + du * (np.arange(grid) + 0.5)
             taus = np.asarray(tau_prior.ppf(u), dtype=float)
-            m, V, loglik = _conditional(data, Z, b0, P0, taus)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                m, V, loglik = _conditional(data, Z, b0, P0, taus)  # overflow checked next
+            if not np.isfinite(loglik).any():
+                raise UserError(
+                    "the exact engine cannot evaluate the likelihood on any grid point of "
+                    f"tau (effect sizes up to {np.max(np.abs(data.yi)):g}, standard errors "
+                    f"{np.min(data.sei):g} to {np.max(data.sei):g}, tau prior {tau_prior}): "
+                    "the numbers overflow double precision; rescale the data (other units)"
+                )
+            loglik = np.where(np.isfinite(loglik), loglik, -np.inf)
             keep = np.flatnonzero(loglik > loglik.max() - 40)  # e^-40: negligible
             lo = max(lo, u[keep[0]] - du)
             hi = min(hi, u[keep[-1]] + du)

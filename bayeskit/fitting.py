@@ -8,6 +8,7 @@ milliseconds, and draws from it for plots.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -178,6 +179,10 @@ def fit(
         raise UserError(
             f"the exact engine is for the normal-normal model, not {fam.name}; use method='mcmc'"
         )
+    if seed is not None and (not isinstance(seed, numbers.Integral) or isinstance(seed, bool)):
+        raise TypeError(f"seed must be a whole number (int) or None; got {seed!r}")
+    if seed is not None and not 0 <= seed < 2**32:
+        raise UserError(f"seed must lie in [0, 2**32) (got {seed})")
     for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
         if int(value) != value or value < low:
             raise UserError(f"{name} must be a whole number of at least {low} (got {value})")

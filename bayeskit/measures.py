@@ -24,7 +24,10 @@ from bayeskit.errors import UserError
 
 @dataclass(frozen=True)
 class Measure:
-    """An effect measure: its code, what data it needs and what it means.
+    """An effect measure: its code, what data it needs, what it means and what it is called.
+
+    :data:`MEASURES` and :data:`ALIASES` are the one table of measure names: reports,
+    summaries and the command line take their words from here.
 
     Attributes
     ----------
@@ -34,6 +37,11 @@ class Measure:
     groups : {1, 2}
         One arm (``PLO``, ``PREPOST``, ``SMCR``, ``SMCC``) or experimental vs control.
     description : str
+    label : str
+        The model scale in words, for sentences and axis labels (``"log odds ratio"``).
+    ratio : str or None
+        For log-ratio measures, the ratio in words (``"odds ratio"``); its parameter name
+        in summaries is :attr:`ratio_parameter` (``odds_ratio``).
 
     Examples
     --------
@@ -46,25 +54,57 @@ class Measure:
     outcome_type: Literal["binary", "continuous"]
     groups: Literal[1, 2]
     description: str
+    label: str = "effect"
+    ratio: str | None = None
+
+    @property
+    def ratio_parameter(self) -> str | None:
+        """The summary's name of the pooled ratio (``odds_ratio``), or None."""
+        return self.ratio.replace(" ", "_") if self.ratio else None
 
 
 MEASURES = {m.code: m for m in [
-    Measure("OR", "binary", 2, "log odds ratio, experimental vs control"),
-    Measure("RR", "binary", 2, "log risk ratio, experimental vs control"),
-    Measure("RD", "binary", 2, "risk difference, experimental minus control"),
-    Measure("PLO", "binary", 1, "logit of a single arm's proportion"),
-    Measure("MD", "continuous", 2, "raw mean difference, experimental minus control"),
+    Measure("OR", "binary", 2, "log odds ratio, experimental vs control",
+            "log odds ratio", "odds ratio"),
+    Measure("RR", "binary", 2, "log risk ratio, experimental vs control",
+            "log risk ratio", "risk ratio"),
+    Measure("RD", "binary", 2, "risk difference, experimental minus control",
+            "risk difference"),
+    Measure("PLO", "binary", 1, "logit of a single arm's proportion", "log odds"),
+    Measure("MD", "continuous", 2, "raw mean difference, experimental minus control",
+            "mean difference"),
     Measure("SMD", "continuous", 2, "standardised mean difference (Hedges' g), experimental "
-            "minus control"),
+            "minus control", "standardised mean difference"),
     Measure("PREPOST", "continuous", 1, "single-arm raw mean change, post minus pre "
-            "(metafor's MC)"),
+            "(metafor's MC)", "mean change"),
     Measure("SMCR", "continuous", 1, "single-arm standardised mean change, standardised by the "
-            "pre-treatment SD (metafor's SMCR)"),
+            "pre-treatment SD (metafor's SMCR)", "standardised mean change"),
     Measure("SMCC", "continuous", 1, "single-arm standardised mean change, standardised by the "
-            "SD of the change (metafor's SMCC)"),
+            "SD of the change (metafor's SMCC)", "standardised mean change"),
 ]}  # fmt: skip
 #: metafor's names for the same measures.
 ALIASES = {"MC": "PREPOST", "LOGOR": "OR", "LOGRR": "RR", "HEDGES": "SMD", "G": "SMD"}
+#: Measures whose model scale is the log of a ratio, reported back on the ratio scale.
+RATIO_MEASURES = {code: m.ratio for code, m in MEASURES.items() if m.ratio}
+#: What each measure's model scale is called in sentences and axis labels.
+MEASURE_LABELS = {code: m.label for code, m in MEASURES.items()}
+#: Largest magnitude of an effect size or standard error, and smallest standard error:
+#: beyond these, squares and sums in double precision lose the data (1e308 overflows).
+#: Rescale such data (other units) instead.
+MAX_EFFECT, MIN_SE = 1e10, 1e-10
+
+
+def ratio_parameter(code: str | None) -> str | None:
+    """Return the summary's name of a log-ratio measure's pooled ratio, or None.
+
+    Examples
+    --------
+    >>> ratio_parameter("OR"), ratio_parameter("RR"), ratio_parameter("SMD"), ratio_parameter(None)
+    ('odds_ratio', 'risk_ratio', None, None)
+    """
+    m = MEASURES.get(code or "")
+    return m.ratio_parameter if m else None
+
 
 ZeroRule = Literal["only0", "all", "if0all", "none"]
 
@@ -320,8 +360,14 @@ def effects(
     >>> list(es.index)
     ['KRUPITSKY2002', 'KRUPITSKY2007']
     """
+    for name, value in (("outcome", outcome), ("timepoint", timepoint), ("measure", measure)):
+        if value is not None and not isinstance(value, str):
+            raise UserError(
+                f"{name} must be one text value for effect sizes (got {value!r}); "
+                "analyse one at a time"
+            )
     if evidence.attrs.get("shape") == "study" or "yi" in evidence.columns:
-        return _pass_through(evidence)
+        return _pass_through(_study_rows(evidence, measure, outcome, timepoint), measure)
     if measure is None:
         raise UserError(
             f"an arm-level table needs an effect measure: choose one of {', '.join(MEASURES)}"
@@ -341,6 +387,7 @@ def effects(
     out["sei"] = np.sqrt(out["vi"])
     lead = ["yi", "vi", "sei"]
     out = out[lead + [c for c in out.columns if c not in lead]]
+    _check_scale(out)
     out.attrs = {
         "measure": m.code,
         "description": m.description,
@@ -542,7 +589,81 @@ def _single_arms(arms, m, add, to, ri, sd_change):
     return rows, skipped
 
 
-def _pass_through(ev: pd.DataFrame) -> pd.DataFrame:
+def _study_rows(
+    ev: pd.DataFrame, measure: str | None, outcome: str | None, timepoint: str | None
+) -> pd.DataFrame:
+    """Return the rows of a study-level table that the outcome, timepoint and measure select.
+
+    A table mixing several measures (or outcomes) is refused unless a filter picks one:
+    pooling a log odds ratio with a mean difference is never meant.
+    """
+    rows = ev
+    for column, value, option in (
+        ("outcome", outcome, "--outcome"),
+        ("timepoint", timepoint, "--timepoint"),
+    ):
+        if value is None:
+            continue
+        if column not in rows:
+            raise UserError(
+                f"{option} {value!r} was given but the study-level table has no '{column}' column"
+            )
+        present = sorted(rows[column].dropna().astype(str).unique())
+        rows = rows[rows[column] == value]
+        if rows.empty:
+            raise UserError(
+                f"no rows for {column} {value!r}; the table has "
+                f"{', '.join(map(repr, present)) or 'none'}"
+            )
+    if "measure" in rows:
+        codes = rows["measure"].map(_code, na_action="ignore")
+        present = sorted(codes.dropna().unique())
+        if measure is not None:
+            wanted = resolve_measure(measure).code
+            if wanted not in present:
+                raise UserError(
+                    f"--measure {measure} contradicts the table's measure column, which "
+                    f"holds {', '.join(present) or 'nothing'}; leave --measure out or "
+                    "choose one the table holds"
+                )
+            rows = rows[codes == wanted]
+        elif len(present) > 1:
+            raise UserError(
+                f"the study-level table mixes measures ({', '.join(present)}); they "
+                "cannot be pooled together: choose one with --measure (and --outcome)"
+            )
+    if outcome is None and "outcome" in rows:
+        outcomes = sorted(rows["outcome"].dropna().astype(str).unique())
+        if len(outcomes) > 1:
+            raise UserError(
+                f"the study-level table holds several outcomes ({', '.join(outcomes)}); "
+                "choose one with --outcome"
+            )
+    return rows
+
+
+def _code(text: object) -> str:
+    """Return a measure column's cell as bayeskit's code (metafor's names accepted)."""
+    key = str(text).strip().upper()
+    key = ALIASES.get(key, key)
+    return key if key in MEASURES else str(text).strip()
+
+
+def _check_scale(out: pd.DataFrame) -> None:
+    """Refuse effect sizes whose scale double precision cannot carry through a fit."""
+    big = (out["yi"].abs() > MAX_EFFECT) | (out["sei"] > MAX_EFFECT) | (out["sei"] < MIN_SE)
+    if big.any():
+        study = big[big].index[0]
+        row = out.loc[big].iloc[0]
+        raise UserError(
+            f"study {study}: yi = {row['yi']:g}, sei = {row['sei']:g}; effect sizes and "
+            f"standard errors must lie within {MAX_EFFECT:g} in magnitude and standard "
+            f"errors above {MIN_SE:g}, or the computations lose them: rescale the data "
+            "(other units)"
+        )
+
+
+def _pass_through(ev: pd.DataFrame, measure: str | None = None) -> pd.DataFrame:
     out = ev.copy()
     if "sei" not in out:
         out["sei"] = np.sqrt(out["vi"])
@@ -553,8 +674,14 @@ def _pass_through(ev: pd.DataFrame) -> pd.DataFrame:
     out = out.drop(columns=[c for c in ("row", "file") if c in out]).set_index("study")
     lead = ["yi", "vi", "sei"]
     out = out[lead + [c for c in out.columns if c not in lead]]
+    _check_scale(out)
+    codes = ev["measure"].dropna().map(_code).unique() if "measure" in ev else []
+    if len(codes) == 1:
+        code = str(codes[0])
+    else:
+        code = resolve_measure(measure).code if measure is not None else None
     out.attrs = {
-        "measure": ev["measure"].iloc[0] if "measure" in ev else None,
+        "measure": code,
         "skipped": [],
         **{k: ev.attrs[k] for k in ("files", "sha256") if k in ev.attrs},
     }

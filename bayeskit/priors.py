@@ -53,6 +53,13 @@ MAX_PRIOR_LENGTH = 200
 
 _INF = math.inf
 
+#: The range a prior's positive parameters (scales, rates, shapes) and the size of its
+#: other parameters must keep to. Beyond it a prior is a typing slip, and double
+#: precision fails: ``Normal(0, 1e-300)`` has precision 1e600, which overflows. The range
+#: covers the default priors of any data bayeskit accepts (effect sizes and standard
+#: errors within 1e-10 to 1e10, see :data:`bayeskit.measures.MAX_EFFECT`).
+PARAMETER_RANGE = (1e-12, 1e12)
+
 
 @dataclass(frozen=True, slots=True)
 class _Family:
@@ -246,6 +253,14 @@ class Prior:
                 raise UserError(f"{spec.name}: {name} must be a finite number, found {value}")
             if name in spec.positive and value <= 0:
                 raise UserError(f"{spec.name}: {name} must be > 0, found {_format_number(value)}")
+            low, high = PARAMETER_RANGE
+            if abs(value) > high or (name in spec.positive and value < low):
+                bounds = f"{low:g} to {high:g}" if name in spec.positive else f"±{high:g}"
+                raise UserError(
+                    f"{spec.name}: {name} must lie within {bounds}, found "
+                    f"{_format_number(value)} (a typing slip? for data on such a scale, "
+                    "change its units)"
+                )
             values[name] = value
         if spec.name == "Uniform" and not values["lower"] < values["upper"]:
             raise UserError(

@@ -15,10 +15,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bayeskit.errors import UserError
+from bayeskit.evidence.schema import DESIGNS
+
+#: A spec is a few hundred bytes; a larger file is not a spec (and is refused unread).
+MAX_SPEC_BYTES = 1024 * 1024
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: TOML is typed, so `chains = true` or `draws = "10"` is a mistake to report,
+    # not a value to convert (pydantic would read true as 1 and "10" as 10)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class DataSpec(_Section):
@@ -66,9 +72,7 @@ class ModelSpec(_Section):
     exposure_ref: float | None = Field(None, gt=0)
     route_effect: bool | None = None
     borrowing: bool | None = None
-    designs: (
-        list[Literal["rct", "crossover_rct", "cohort", "case_series", "case_report"]] | None
-    ) = None
+    designs: list[Literal[DESIGNS]] | None = None  # type: ignore[valid-type]
     bias_sd: dict[str, float] | None = None
     design_weight: dict[str, float] | None = None
 
@@ -81,6 +85,15 @@ class ModelSpec(_Section):
         if key not in FAMILIES:
             raise ValueError(f"unknown model family; choose one of {', '.join(FAMILIES)}")
         return key
+
+    @field_validator("covariates")
+    @classmethod
+    def _readable_formula(cls, value: str | list[str] | None) -> str | list[str] | None:
+        from bayeskit.design import parse_formula
+
+        if isinstance(value, str) and value.strip().startswith("~"):
+            parse_formula(value)  # a UserError is a ValueError: reported under its key
+        return value
 
 
 class QuestionSpec(_Section):
@@ -143,7 +156,7 @@ class SamplerSpec(_Section):
     draws: int = Field(1000, ge=1)
     tune: int = Field(1000, ge=0)
     chains: int = Field(4, ge=1)
-    seed: int | None = Field(None, ge=0)
+    seed: int | None = Field(None, ge=0, lt=2**32)
     sampler: Literal["nutpie", "pymc"] = "nutpie"
     target_accept: float = Field(0.9, ge=0.5, lt=1)
 
@@ -193,16 +206,27 @@ class Spec(_Section):
             raise ValueError(str(err)) from None
 
     def data_files(self) -> list[Path]:
-        """Return the data files, resolved against the spec's folder, then the bundled data."""
-        from bayeskit._resources import data_dir
+        """Return the data files, resolved against the spec's folder.
 
+        A file that is not there is an error: it is never replaced by a bundled file of
+        the same name. (A bundled spec names its data relative to itself,
+        ``../data/NAME.csv``, which holds in a checkout and in an installed package.)
+
+        Examples
+        --------
+        >>> spec = Spec(data=DataSpec(files=["nowhere/eight_schools.csv"]))
+        >>> spec.data_files()
+        Traceback (most recent call last):
+        ...
+        bayeskit.errors.UserError: data file 'nowhere/eight_schools.csv': no such file ...
+        """
         out = []
         for name in self.data.files:
             path = Path(name)
             if not path.is_absolute():
                 path = Path(self.base_dir) / path
-            if not path.exists() and (data_dir() / Path(name).name).exists():
-                path = data_dir() / Path(name).name
+            if not path.exists():
+                raise UserError(f"data file {name!r}: no such file (looked for {path})")
             out.append(path)
         return out
 
@@ -253,21 +277,39 @@ def load_spec(path: str | Path) -> Spec:
     ('normal-normal', 'eight_schools.csv')
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() and str(path) == path.name and not path.suffix:
         from bayeskit._resources import models_dir
 
-        # a bundled spec by name, so `bayeskit fit oud_abstinence` works from any folder
-        bundled = models_dir() / (path.name if path.suffix == ".toml" else f"{path.name}.toml")
+        # a bare name (no folder, no suffix) is a bundled spec, so that
+        # `bayeskit fit oud_abstinence` works from any folder; anything that looks like a
+        # path must exist, and is never replaced by a bundled file of the same name
+        bundled = models_dir() / f"{path.name}.toml"
         if not bundled.is_file():
             known = ", ".join(sorted(p.stem for p in models_dir().glob("*.toml")))
-            raise UserError(f"{path}: no such spec file (bundled specs: {known})")
+            raise UserError(
+                f"{path}: no such spec file, and no bundled spec of that name "
+                f"(bundled specs: {known})"
+            )
         path = bundled
+    from bayeskit.evidence.read import read_bytes
+
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = read_bytes(path, limit=MAX_SPEC_BYTES)
+    except UserError as err:
+        from bayeskit._resources import models_dir
+
+        hint = ""
+        if not path.exists() and (models_dir() / path.name).is_file():
+            hint = f" (for the bundled spec of that name write just {path.stem!r})"
+        raise UserError(f"spec {err}{hint}") from None
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"{path}: not valid TOML: {err}") from None
+    except RecursionError:
+        raise UserError(f"{path}: nested too deeply to be a spec") from None
     return spec_from_dict(raw, source=str(path), base_dir=path.parent)
 
 
@@ -304,6 +346,13 @@ def spec_from_dict(raw: dict, *, source: str = "(spec)", base_dir: str | Path = 
     ...
     bayeskit.errors.UserError: ...model.pooling...
     """
+    if not isinstance(raw, dict):
+        raise TypeError(f"spec_from_dict takes a dict of the spec's tables; got {type(raw)}")
+    if "base_dir" in raw:  # set from where the spec lies, never by the spec itself
+        raise UserError(
+            f"{source}: the spec has 1 problem:\n  - key 'base_dir': unknown key (data "
+            "paths are read relative to the spec's own folder)"
+        )
     try:
         return Spec.model_validate({**raw, "base_dir": str(base_dir)})
     except ValidationError as err:
@@ -315,6 +364,8 @@ def spec_from_dict(raw: dict, *, source: str = "(spec)", base_dir: str | Path = 
                 msg = "unknown key (check its spelling; see models/README.md)"
             elif e["type"] == "missing":
                 msg = "required key is missing"
+            elif e["type"].endswith("_type"):  # strict types: say what was found
+                msg += f" (found {e['input']!r})"
             lines.append(f"  - key '{key}': {msg}")
         raise UserError(
             f"{source}: the spec has {len(lines)} problem"

@@ -192,3 +192,12 @@ def test_eight_schools_matches_bayesmeta_vignette():
     for (name, col), value in published.items():
         assert got.loc[name, col] == pytest.approx(value, rel=1e-4), (name, col)
     assert post.tau_quantile(np.array([0.95]))[0] == pytest.approx(15.16589, rel=1e-4)
+
+
+@pytest.mark.parametrize(("y", "s"), [([1e308, 1.0], [1.0, 1.0]), ([1.0, 2.0], [1e200, 1.0])])
+def test_overflowing_data_is_a_user_error_not_an_index_error(y, s):
+    # bk.effects refuses such data before a fit; the engine guards library callers too
+    data = study(np.array(y), np.array(s))
+    priors = {"mu": parse_prior("Normal(0, 1)"), "tau": parse_prior("HalfNormal(1)")}
+    with pytest.raises(bk.UserError, match="overflow double precision; rescale"):
+        exact_posterior(data, priors)

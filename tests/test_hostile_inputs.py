@@ -218,3 +218,151 @@ def test_generated_batch_manifests_are_accepted_or_explained(tmp_path, text):
         assert "/" not in task.name and not task.name.startswith(".")
         assert tmp_path.joinpath("spec.toml").samefile(task.spec)
         assert isinstance(task.seed, int) and 0 <= task.seed < 2**31
+
+
+# --- quoting and numeric spellings (issue 12): an issue naming file and row, or exactly
+# the values that were written --------------------------------------------------------------
+
+QUOTE_TEXT = st.text(
+    alphabet=string.ascii_letters + string.digits + " ,\"\n\r\t;é中'",
+    max_size=15,
+)
+
+
+def _expected(cell: str) -> str | None:
+    from bayeskit.evidence.read import MISSING
+
+    cell = cell.strip()
+    return None if cell.lower() in MISSING else cell
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(notes=st.lists(QUOTE_TEXT, min_size=1, max_size=5))
+def test_quoted_cells_with_quotes_commas_and_newlines_read_back_exactly(tmp_path, notes):
+    buf = io.StringIO()
+    writer = csv.writer(buf)  # RFC 4180 quoting, as spreadsheets write it
+    writer.writerow(["study", "yi", "sei", "notes"])
+    writer.writerows([[f"S{i}", "1", "1", note] for i, note in enumerate(notes)])
+    path = tmp_path / "t.csv"
+    path.write_text(buf.getvalue(), encoding="utf-8")
+    table, _, issues = check_table(path)
+    assert issues == [], issues
+    assert table["notes"].tolist() == [_expected(n) for n in notes]
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    rows=st.lists(
+        st.text(alphabet=string.ascii_letters + " ,;", min_size=1, max_size=8)
+        .map(lambda s: s.replace(",", " "))
+        .filter(lambda s: s.strip()),
+        min_size=2,
+        max_size=6,
+    ),
+    data=st.data(),
+)
+def test_an_unclosed_quote_is_reported_at_the_row_it_opened(tmp_path, rows, data):
+    opened = data.draw(st.integers(0, len(rows) - 1))
+    lines = ["study,yi,sei,notes"]
+    for i, note in enumerate(rows):
+        lines.append(f"S{i},1,1,{chr(34) if i == opened else ''}{note}")
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    table, _, issues = check_table(path)
+    assert table is None
+    assert [(i.file, i.row) for i in issues] == [(str(path), opened + 2)]
+    assert "never closed" in issues[0].rule
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2 and f"row {opened + 2}" in result.output
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    cells=st.lists(
+        st.tuples(
+            st.text(alphabet=string.ascii_letters, min_size=1, max_size=4),
+            st.text(alphabet=string.ascii_letters + '"', max_size=4),
+        ).map(lambda t: t[0] + '"' + t[1]),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_a_quote_inside_an_unquoted_cell_is_kept_literally(tmp_path, cells):
+    text = "study,yi,sei,notes\n" + "".join(f"S{i},1,1,{c}\n" for i, c in enumerate(cells))
+    path = tmp_path / "t.csv"
+    path.write_text(text, encoding="utf-8")
+    table, _, issues = check_table(path)
+    assert issues == [] and table["notes"].tolist() == cells
+
+
+DIGITS = st.text(alphabet=string.digits, min_size=1, max_size=5)
+VALID_NUMBER = st.builds(
+    lambda sign, whole, frac, exp: f"{sign}{whole}{frac}{exp}",
+    st.sampled_from(["", "+", "-"]),
+    DIGITS,
+    st.one_of(st.just(""), st.just("."), DIGITS.map(lambda d: "." + d)),
+    st.one_of(
+        st.just(""),
+        st.builds(
+            lambda e, sign, n: f"{e}{sign}{n}",
+            st.sampled_from("eE"),
+            st.sampled_from(["", "+", "-"]),
+            st.integers(0, 300),
+        ),
+    ),
+)
+
+
+def _foreign(number: str, digits: str) -> str:
+    return "".join(digits[int(c)] if c.isdigit() else c for c in number)
+
+
+INVALID_NUMBER = st.one_of(
+    st.builds(lambda a, b: f"{a}_{b}", DIGITS, DIGITS),  # Python's digit grouping
+    VALID_NUMBER.filter(lambda s: any(c.isdigit() for c in s)).map(
+        lambda s: _foreign(s, "٠١٢٣٤٥٦٧٨٩")  # Arabic-Indic
+    ),
+    VALID_NUMBER.map(lambda s: _foreign(s, "０１２３４５６７８９")),  # full-width
+    VALID_NUMBER.map(lambda s: _foreign(s, "۰۱۲۳۴۵۶۷۸۹")),  # extended Arabic-Indic
+    DIGITS.map(lambda d: f"0x{d}"),
+    st.sampled_from(["inf", "-inf", "Infinity", "nan", "NaN", "-nan", "1e999", "-1e400"]),
+    st.sampled_from(["++1", "--1", "1e", "e5", ".", "-", "1.2.3", "1e+-2", "0b11", "1j"]),
+    st.builds(lambda a, b: f"{a},{b}", DIGITS, DIGITS),  # decimal comma (quoted)
+).filter(lambda s: s.strip().lower() not in ("", "na", "n/a"))
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(spelling=st.one_of(VALID_NUMBER, INVALID_NUMBER))
+def test_numeric_spellings_are_read_exactly_or_named(tmp_path, spelling):
+    import math
+    import re
+
+    path = tmp_path / "t.csv"
+    path.write_text(f'study,yi,sei\nA,"{spelling}",1\nB,1,1\n', encoding="utf-8")
+    table, _, issues = check_table(path)
+    # the oracle is written here independently of the reader: ASCII digits, one optional
+    # dot, an optional exponent, and a finite value
+    ascii_decimal = re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", spelling, re.ASCII)
+    if ascii_decimal and math.isfinite(float(spelling)):
+        assert issues == [], issues
+        assert table.loc[2, "yi"] == float(spelling)
+    else:
+        assert [(i.file, i.row, i.column, i.value) for i in issues] == [
+            (str(path), 2, "yi", spelling)
+        ]

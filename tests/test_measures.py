@@ -197,3 +197,91 @@ def test_study_level_table_passes_through():
     es = bk.effects(bk.load_evidence(bk.data_path("eight_schools.csv")))
     assert es["yi"].tolist() == [28, 8, -3, 7, -1, 1, 18, 12]
     np.testing.assert_allclose(es["vi"], es["sei"] ** 2)
+
+
+# --- study-level tables honour outcome, timepoint and measure ------------------------------
+
+MIXED = (
+    "study,yi,sei,measure,outcome\nA,0.5,0.2,OR,abstinence\nB,0.7,0.3,OR,abstinence\n"
+    "C,8,10,MD,craving\nD,12,9,MD,craving\n"
+)
+
+
+def test_study_level_outcome_filter_keeps_only_its_rows(write_csv):
+    es = bk.effects(bk.load_evidence(write_csv(MIXED)), outcome="abstinence")
+    assert es.index.tolist() == ["A", "B"]
+    assert es["yi"].tolist() == [0.5, 0.7]
+    assert es.attrs["measure"] == "OR"
+
+
+def test_study_level_table_mixing_measures_is_refused_with_the_measures(write_csv):
+    with pytest.raises(UserError, match=r"mixes measures \(MD, OR\).*--measure"):
+        bk.effects(bk.load_evidence(write_csv(MIXED)))
+
+
+def test_study_level_measure_filter_and_contradiction(write_csv):
+    ev = bk.load_evidence(write_csv(MIXED))
+    assert bk.effects(ev, "md").index.tolist() == ["C", "D"]  # metafor-style, any case
+    assert bk.effects(ev, "logOR").index.tolist() == ["A", "B"]
+    with pytest.raises(UserError, match=r"--measure SMD contradicts.*holds MD, OR"):
+        bk.effects(ev, "SMD")
+    with pytest.raises(UserError, match="unknown effect measure 'HR'"):
+        bk.effects(ev, "HR")
+
+
+def test_study_level_filter_that_matches_nothing_names_the_values_present(write_csv):
+    ev = bk.load_evidence(write_csv(MIXED))
+    with pytest.raises(
+        UserError, match=r"no rows for outcome 'craving '; the table has 'abstinence', 'craving'"
+    ):
+        bk.effects(ev, outcome="craving ")
+    with pytest.raises(UserError, match=r"--timepoint '12 months'.*no 'timepoint' column"):
+        bk.effects(ev, outcome="abstinence", timepoint="12 months")
+
+
+def test_study_level_timepoint_filter(write_csv):
+    text = "study,yi,sei,timepoint\nA,1,1,6 months\nA,2,1,12 months\nB,3,1,12 months\n"
+    es = bk.effects(bk.load_evidence(write_csv(text)), timepoint="12 months")
+    assert es["yi"].to_dict() == {"A": 2.0, "B": 3.0}
+
+
+def test_study_level_table_with_several_outcomes_needs_a_choice(write_csv):
+    text = "study,yi,sei,outcome\nA,1,1,x\nB,2,1,y\n"
+    with pytest.raises(UserError, match=r"several outcomes \(x, y\).*--outcome"):
+        bk.effects(bk.load_evidence(write_csv(text)))
+
+
+def test_measure_without_a_measure_column_labels_the_table(write_csv):
+    es = bk.effects(bk.load_evidence(write_csv("study,yi,sei\nA,1,1\n")), "smd")
+    assert es.attrs["measure"] == "SMD"
+
+
+@pytest.mark.parametrize("yi", ["1e308", "-1e11", "2e10"])
+def test_effect_sizes_beyond_double_precision_comfort_are_refused(write_csv, yi):
+    ev = bk.load_evidence(write_csv(f"study,yi,sei\nA,{yi},1\nB,1,1\n"))
+    with pytest.raises(UserError, match=r"study A: yi = .*within 1e\+10.*rescale"):
+        bk.effects(ev)
+
+
+def test_tiny_standard_errors_are_refused(write_csv):
+    ev = bk.load_evidence(write_csv("study,yi,sei\nA,1,1e-12\nB,1,1\n"))
+    with pytest.raises(UserError, match=r"study A: .*above 1e-10"):
+        bk.effects(ev)
+
+
+# --- one table of measure names -------------------------------------------------------------
+
+
+def test_every_measure_has_its_words_in_one_table():
+    from bayeskit.measures import MEASURE_LABELS, MEASURES, RATIO_MEASURES, ratio_parameter
+    from bayeskit.report import run
+
+    assert run.MEASURE_LABELS is MEASURE_LABELS and run.RATIO_MEASURES is RATIO_MEASURES
+    assert MEASURE_LABELS == {
+        "OR": "log odds ratio", "RR": "log risk ratio", "RD": "risk difference",
+        "PLO": "log odds", "MD": "mean difference", "SMD": "standardised mean difference",
+        "PREPOST": "mean change", "SMCR": "standardised mean change",
+        "SMCC": "standardised mean change",
+    }  # fmt: skip
+    assert RATIO_MEASURES == {"OR": "odds ratio", "RR": "risk ratio"}
+    assert [ratio_parameter(c) for c in MEASURES] == ["odds_ratio", "risk_ratio"] + [None] * 7

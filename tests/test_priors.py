@@ -40,7 +40,7 @@ from bayeskit.priors import (
         ("Cauchy(0, 1)", "Cauchy(alpha=0, beta=1)"),
         ("LogNormalTau2(-2.56, 1.74)", "LogNormalTau2(mu=-2.56, sigma=1.74)"),
         ("  Normal( -1.5e-3 ,\t2E2 )  ", "Normal(mu=-0.0015, sigma=200)"),
-        ("Normal(+1, 1e-20)", "Normal(mu=1, sigma=1e-20)"),
+        ("Normal(+1, 1e-09)", "Normal(mu=1, sigma=1e-09)"),
     ],
 )
 def test_canonical_text_and_round_trip(text, canonical):
@@ -66,12 +66,39 @@ def test_family_and_keyword_names_are_case_insensitive():
 
 
 @given(
-    mu=st.floats(allow_nan=False, allow_infinity=False),
-    sigma=st.floats(min_value=1e-300, max_value=1e300),
+    mu=st.floats(min_value=-1e12, max_value=1e12),
+    sigma=st.floats(min_value=1e-12, max_value=1e12),
 )
-def test_round_trip_is_exact_for_any_finite_numbers(mu, sigma):
+def test_round_trip_is_exact_for_any_numbers_in_range(mu, sigma):
     prior = Prior("Normal", {"mu": mu, "sigma": sigma})
     assert parse_prior(str(prior)) == prior
+
+
+@given(
+    mu=st.floats(allow_nan=False, allow_infinity=False),
+    sigma=st.floats(min_value=5e-324, max_value=1e308),
+)
+def test_numbers_out_of_range_are_refused_naming_the_parameter(mu, sigma):
+    text = f"Normal({mu!r}, {sigma!r})"
+    if abs(mu) <= 1e12 and 1e-12 <= sigma <= 1e12:
+        assert parse_prior(text) == Prior("Normal", {"mu": mu, "sigma": sigma})
+    else:
+        with pytest.raises(UserError, match=r"Normal: (mu|sigma) must lie within"):
+            parse_prior(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("Normal(0, 1e-300)", r"prior for mu 'Normal\(0, 1e-300\)'.*sigma must lie within 1e-12"),
+        ("HalfNormal(1e300)", r"prior for mu 'HalfNormal\(1e300\)'.*sigma must lie within"),
+        ("Normal(-1e13, 1)", r"mu must lie within ±1e\+12"),
+        ("Exponential(1e-13)", r"lam must lie within"),
+    ],
+)
+def test_prior_scales_outside_the_sane_range_are_refused(text, words):
+    with pytest.raises(UserError, match=words):
+        parse_prior(text, what="prior for mu")
 
 
 def test_flat_only_where_allowed():

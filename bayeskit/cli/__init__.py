@@ -177,7 +177,11 @@ def effects(
     for study, reason in table.attrs.get("skipped", []):
         typer.echo(f"note: left out {study}: {reason}", err=True)
     if out is None:
-        _print_table(table, title=f"{table.attrs.get('measure') or ''} effect sizes".strip())
+        from bayeskit.measures import MEASURES
+
+        code = table.attrs.get("measure")
+        words = f" ({MEASURES[code].label})" if code in MEASURES else ""
+        _print_table(table, title=f"{code or ''} effect sizes{words}".strip())
     else:
         write_text_atomic(out, table.to_csv(float_format="%.17g"), force=force)
         typer.echo(f"wrote {len(table)} rows to {out}")
@@ -421,7 +425,13 @@ def _parse_prior_flags(flags: list[str] | None) -> dict[str, str]:
         name, sep, dist = text.partition("=")
         if not sep or not name.strip():
             raise UserError(f"--prior takes NAME=DIST, e.g. 'tau=HalfNormal(0.5)' (got {text!r})")
-        priors[name.strip()] = dist.strip()
+        name = name.strip()
+        if name in priors:
+            raise UserError(
+                f"--prior gives {name!r} twice: '{name}={priors[name]}' and "
+                f"'{name}={dist.strip()}'; give each parameter one prior"
+            )
+        priors[name] = dist.strip()
     return priors
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from bayeskit._resources import data_path
 from bayeskit.errors import EvidenceError, Issue
-from bayeskit.evidence.read import file_sha256, read_table
+from bayeskit.evidence.read import read_table
 from bayeskit.evidence.schema import (
     DESIGNS,
     ROLES,
@@ -68,6 +68,7 @@ def check_table(path: str | Path) -> tuple[pd.DataFrame | None, str | None, list
     """
     file = str(path)
     raw, issues = read_table(path)
+    digest = raw.attrs.get("sha256")
     if issues:
         return None, None, issues
     shape = detect_shape(raw.columns)
@@ -95,6 +96,7 @@ def check_table(path: str | Path) -> tuple[pd.DataFrame | None, str | None, list
     values = to_values(raw, bad)
     issues += validate_values(values, raw, shape, file)
     issues.sort(key=lambda i: (i.row or 0, i.column or ""))
+    values.attrs = {"sha256": digest}  # of the bytes read, so a pipe is hashed right
     return values, shape.name, issues
 
 
@@ -134,16 +136,17 @@ def load_evidence(
     >>> bool((ev["systemic_dose_mg_per_kg"] <= ev["dose_mg_per_kg"]).all())
     True
     """
-    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    paths = _paths(paths, "load_evidence")
     if not paths:
         raise EvidenceError([Issue("(no file)", None, None, None, "no evidence file was given")])
-    tables, shapes, issues = [], {}, []
+    tables, shapes, issues, digests = [], {}, [], {}
     for path in paths:
         table, shape, found = check_table(path)
         issues += found
         if shape is not None:
             shapes[str(path)] = shape
         if table is not None and not found:
+            digests[str(path)] = table.attrs["sha256"]
             tables.append(table.reset_index().assign(file=str(path)))
     kinds = set(shapes.values())
     if "routes" in kinds:
@@ -173,9 +176,33 @@ def load_evidence(
     table.attrs = {
         "shape": shape,
         "files": [str(p) for p in paths],
-        "sha256": {str(p): file_sha256(p) for p in paths},
+        "sha256": digests,
     }
     return table
+
+
+def _paths(paths: object, caller: str) -> list[str | Path]:
+    """Return ``paths`` as a list of paths, or raise a TypeError saying what was expected."""
+    if isinstance(paths, (str, Path)):
+        return [paths]
+    if isinstance(paths, pd.DataFrame):
+        raise TypeError(
+            f"{caller} reads CSV files: give a path or a list of paths, not a DataFrame "
+            "(bk.fit and bk.effects take a loaded table directly)"
+        )
+    try:
+        items = list(paths)  # type: ignore[call-overload]
+    except TypeError:
+        raise TypeError(
+            f"{caller} takes a path (str or pathlib.Path) or a list of paths; "
+            f"got {type(paths).__name__}"
+        ) from None
+    for item in items:
+        if not isinstance(item, (str, Path)):
+            raise TypeError(
+                f"{caller} takes paths (str or pathlib.Path); got {type(item).__name__} {item!r}"
+            )
+    return items
 
 
 def _check_across_files(table: pd.DataFrame) -> None:

@@ -14,13 +14,20 @@ import pandas as pd
 
 from bayeskit.errors import Issue, UserError
 
-MAX_BYTES = 50 * 1024 * 1024  # evidence tables are small; a huge file is a mistake
+#: Evidence tables are small: a longer input is a mistake (or an endless stream such as
+#: ``/dev/zero``) and is refused after reading this many bytes.
+MAX_BYTES = 50 * 1024 * 1024
+#: The longest cell Python's csv module reads (its ``field_size_limit``): 128 kB.
+MAX_CELL = csv.field_size_limit()
 MISSING = frozenset({"", "na", "n/a"})
 _OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 
 
 def file_sha256(path: str | Path) -> str:
-    """Return the SHA-256 hex digest of a file's bytes (recorded in every run's manifest).
+    """Return the SHA-256 hex digest of a file's bytes.
+
+    Runs record the digest of the bytes they actually parsed (``attrs["sha256"]`` of
+    :func:`read_table`'s table), which for a regular file is this.
 
     Examples
     --------
@@ -32,8 +39,56 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def read_bytes(path: str | Path, *, limit: int = MAX_BYTES) -> bytes:
+    """Read a file's bytes once, at most ``limit`` of them, whatever kind of file it is.
+
+    Pipes (``--data <(cat t.csv)``) and endless streams (``/dev/zero``) can be read only
+    once and have no size to ask for beforehand, so at most ``limit + 1`` bytes are read:
+    a longer input is refused instead of being read (or held in memory) without end.
+
+    Raises
+    ------
+    UserError
+        When the file is missing, a folder, unreadable, or longer than ``limit`` bytes.
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> read_bytes(bk.data_path("eight_schools.csv"))[:12]
+    b'study,yi,sei'
+    >>> read_bytes("/dev/zero", limit=10)
+    Traceback (most recent call last):
+    ...
+    bayeskit.errors.UserError: /dev/zero: longer than 10 bytes (...), the limit for an input ...
+    """
+    path = Path(path)
+    name = str(path)
+    if path.is_dir():
+        raise UserError(f"{name}: is a folder, not a CSV file")
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(limit + 1)
+    except FileNotFoundError:
+        raise UserError(f"{name}: no such file") from None
+    except PermissionError:
+        raise UserError(f"{name}: cannot be read (permission denied)") from None
+    except OSError as err:
+        raise UserError(f"{name}: cannot be read ({err.strerror or err})") from None
+    if len(raw) > limit:
+        raise UserError(
+            f"{name}: longer than {limit} bytes ({limit / 2**20:g} MiB), the limit for "
+            "an input file (is it an endless stream, or not an evidence table?)"
+        )
+    return raw
+
+
 def read_table(path: str | Path) -> tuple[pd.DataFrame, list[Issue]]:
     r"""Read ``path`` as a comma-separated UTF-8 table of strings.
+
+    The file is read once (so a pipe works) and at most :data:`MAX_BYTES` of it.
+    Quoting follows RFC 4180: a quoted cell may hold commas, newlines and doubled quotes
+    (``""``); a quote that is never closed, or text after a closing quote, is an issue
+    naming the row where the cell began, as is a cell longer than :data:`MAX_CELL`.
 
     Parameters
     ----------
@@ -45,10 +100,10 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, list[Issue]]:
     table : DataFrame
         One row per record, indexed by the row number a spreadsheet shows (the header
         is row 1); column names lower-cased and stripped; cells stripped, missing cells
-        as ``None``.
+        as ``None``. ``attrs["sha256"]`` is the SHA-256 digest of the bytes read.
     issues : list of Issue
-        File-level problems (empty file, wrong encoding or delimiter, ragged rows). When
-        any is found the table may be empty.
+        File-level problems (empty file, wrong encoding or delimiter, ragged rows, broken
+        quoting). When any is found the table may be empty.
 
     Examples
     --------
@@ -58,26 +113,19 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, list[Issue]]:
     >>> table, issues = read_table(path)
     >>> list(table.columns), table.index.tolist(), table.loc[3, "yi"], issues
     (['study', 'yi', 'sei'], [2, 3], None, [])
+    >>> _ = path.write_text('study,yi,sei\nA,0.5,0.2\n"B,0.7,0.3\nC,0.1,0.2\n')
+    >>> print(read_table(path)[1][0])  # doctest: +ELLIPSIS
+    /.../trials.csv, row 3: a quote opened in this row (line 3) is never closed...
     """
     path = Path(path)
     name = str(path)
-    if not path.exists():
-        raise UserError(f"{name}: no such file")
-    if path.is_dir():
-        raise UserError(f"{name}: is a folder, not a CSV file")
-    size = path.stat().st_size
-    if size > MAX_BYTES:
-        return _empty(), [
-            Issue(
-                name,
-                None,
-                None,
-                None,
-                f"the file is {size / 1e6:.0f} MB; evidence tables "
-                f"are limited to {MAX_BYTES / 1e6:.0f} MB",
-            )
-        ]
-    raw = path.read_bytes()
+    raw = read_bytes(path)
+    table, issues = _parse(raw, name)
+    table.attrs["sha256"] = hashlib.sha256(raw).hexdigest()
+    return table, issues
+
+
+def _parse(raw: bytes, name: str) -> tuple[pd.DataFrame, list[Issue]]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -114,7 +162,9 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, list[Issue]]:
             )
         ]
 
-    records = list(csv.reader(io.StringIO(text, newline="")))
+    records, problem = _records(text, name)
+    if problem is not None:
+        return _empty(), [problem]
     header = [h.strip().lower() for h in records[0]]
     if len(header) == 1:
         for delim, words in _OTHER_DELIMITERS.items():
@@ -161,6 +211,73 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, list[Issue]]:
     if issues:
         return _empty(), issues
     return pd.DataFrame(rows, columns=header, index=pd.Index(index, name="row"), dtype=object), []
+
+
+def _records(text: str, name: str) -> tuple[list[list[str]], Issue | None]:
+    """Split the text into records; a quoting error becomes an issue naming its row."""
+    # strict: Python's csv module otherwise reads an unclosed quote to the end of the
+    # file as one cell, and drops the quote of '"a"b' silently
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    records: list[list[str]] = []
+    line = 1  # the line the next record starts on
+    try:
+        for record in reader:
+            records.append(record)
+            line = reader.line_num + 1
+    except csv.Error as err:
+        row = len(records) + 1
+        if "field larger than field limit" in str(err):
+            column = _long_cell(text, line, records[0] if records else [])
+            where = f", column {column!r}" if column else ""
+            return records, Issue(
+                name,
+                row,
+                None,
+                None,
+                f"a cell in this row{where} (line {line}) is longer than "
+                f"{MAX_CELL // 1024} kB; no evidence table has such cells (an unclosed "
+                "quote?)",
+            )
+        if "unexpected end of data" in str(err):
+            return records, Issue(
+                name,
+                row,
+                None,
+                None,
+                f"a quote opened in this row (line {line}) is never closed, so the rest "
+                "of the file would be read as one cell; close it or remove it",
+            )
+        return records, Issue(
+            name,
+            row,
+            None,
+            None,
+            f"broken quoting in this row (line {reader.line_num}): {err}; a quoted cell "
+            "must end with a quote followed by a comma or the end of the line (write a "
+            'quote inside a quoted cell as "")',
+        )
+    return records, None
+
+
+def _long_cell(text: str, line: int, header: list[str]) -> str | None:
+    """Name the column of the over-long cell in the record starting on ``line``."""
+    rest = io.StringIO(text, newline="")
+    for _ in range(line - 1):
+        rest.readline()
+    limit = csv.field_size_limit()
+    # the field limit is process-wide; raise it only for this one record, on this
+    # error path, to find which cell is too long
+    csv.field_size_limit(MAX_BYTES)
+    try:
+        record = next(csv.reader(rest), [])
+    except csv.Error:
+        record = []
+    finally:
+        csv.field_size_limit(limit)
+    for i, cell in enumerate(record):
+        if len(cell) > MAX_CELL:
+            return header[i].strip().lower() if i < len(header) else f"field {i + 1}"
+    return None
 
 
 def _clean(cell: str) -> str | None:

@@ -14,6 +14,7 @@ Every failure becomes an :class:`~bayeskit.errors.Issue` naming the row and colu
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,12 +24,22 @@ import pandera.pandas as pa
 from bayeskit.errors import Issue
 
 ROUTES = ("iv", "im", "sl", "oral", "intranasal")
-DESIGNS = ("rct", "crossover_rct", "cohort", "case_series", "case_report")
+#: Study designs. ``non_randomised`` is the fallback for a non-randomised design that none
+#: of the others names; every design but ``rct`` and ``crossover_rct`` is non-randomised.
+DESIGNS = (
+    "rct", "crossover_rct", "cohort", "case_control", "case_series", "case_report",
+    "non_randomised",
+)  # fmt: skip
+#: Other spellings of category values (after lower-casing and turning '-' and ' ' into '_').
+SPELLINGS = {"non_randomized": "non_randomised", "nonrandomised": "non_randomised",
+             "nonrandomized": "non_randomised"}  # fmt: skip
 ROLES = ("experimental", "control", "single")
 OUTCOME_TYPES = ("binary", "continuous")
 CATEGORIES = {"route": ROUTES, "design": DESIGNS, "role": ROLES, "outcome_type": OUTCOME_TYPES}
 
-#: Text columns bayeskit knows; any other column must hold numbers (a covariate).
+#: Text columns bayeskit knows. Any other column is a numeric covariate when every cell is
+#: a number, a text column (carried along; categorical in a formula) when none is, and an
+#: error when it mixes the two (a typing slip in a numeric column).
 TEXT_COLUMNS = frozenset({
     "study", "arm", "outcome", "role", "design", "indication", "treatment", "route",
     "timepoint", "unit", "measure", "outcome_type", "source", "derived", "notes",
@@ -97,11 +108,40 @@ def detect_shape(columns: pd.Index) -> Shape | None:
 # --- pass 1: cells as text ---------------------------------------------------------------
 
 
+# Only ASCII decimal notation is a number: float() would also take '1_5', '١٢' (Arabic-
+# Indic digits), '１２' (full-width), 'inf' and 'nan', none of which a study reports.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+
+
 def _is_number(cell: object) -> bool:
-    try:
-        return math.isfinite(float(cell))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    """Whether a cell is a finite number written in ASCII decimal notation.
+
+    Examples
+    --------
+    >>> [_is_number(c) for c in ("1.5", "-2e-3", ".5", "1_5", "١٢", "１２", "0x1", "inf", "1e999")]
+    [True, True, True, False, False, False, False, False, False]
+    """
+    if not isinstance(cell, str) or not _NUMBER.fullmatch(cell):
         return False
+    return math.isfinite(float(cell))
+
+
+def category(cell: str) -> str:
+    """Return a category value in its canonical spelling.
+
+    Examples
+    --------
+    >>> category("Case-Control"), category("non-randomized"), category("RCT")
+    ('case_control', 'non_randomised', 'rct')
+    """
+    key = re.sub(r"[-\s]+", "_", cell.strip().lower())
+    return SPELLINGS.get(key, key)
+
+
+def _text_column(values: pd.Series) -> bool:
+    """Whether a column bayeskit does not know holds text: no cell of it is a number."""
+    present = values.dropna()
+    return len(present) > 0 and not present.map(_is_number).any()
 
 
 MAX_COUNT = 10**9  # no trial has a billion patients; larger counts are typing slips
@@ -111,15 +151,15 @@ def _is_whole(cell: object) -> bool:
     return _is_number(cell) and float(cell).is_integer() and abs(float(cell)) <= MAX_COUNT
 
 
-def _cell_schema(columns: pd.Index, shape: Shape) -> pa.DataFrameSchema:
+def _cell_schema(columns: pd.Index, shape: Shape, text: set[str]) -> pa.DataFrameSchema:
     cols = {}
     for col in columns:
         checks = []
         if col in CATEGORIES:
             allowed = CATEGORIES[col]
             checks.append(pa.Check(
-                lambda s, allowed=allowed: s.str.lower().isin(allowed), ignore_na=True,
-                error=f"must be one of {', '.join(allowed)} (any letter case)",
+                lambda s, allowed=allowed: s.map(category).isin(allowed), ignore_na=True,
+                error=f"must be one of {', '.join(allowed)} (any letter case; '-' for '_')",
             ))  # fmt: skip
         elif col in INTEGER_COLUMNS:
             checks.append(
@@ -129,12 +169,12 @@ def _cell_schema(columns: pd.Index, shape: Shape) -> pa.DataFrameSchema:
                     error=f"must be a whole number (at most {MAX_COUNT:.0e})",
                 )
             )
-        elif col not in TEXT_COLUMNS:
+        elif col not in TEXT_COLUMNS and col not in text:
             what = (
-                "a finite number"
+                "a finite number in decimal notation"
                 if col in LOWER_BOUNDS or col in _KNOWN_NUMERIC
-                else "a finite number (a column bayeskit does not know is read as a "
-                "numeric covariate)"
+                else "a finite number in decimal notation (the column's other cells are "
+                "numbers; a column of text alone would be read as a category)"
             )
             checks.append(
                 pa.Check(lambda s: s.map(_is_number), ignore_na=True, error=f"must be {what}")
@@ -181,17 +221,46 @@ def to_values(table: pd.DataFrame, bad: set[tuple[int, str]]) -> pd.DataFrame:
     >>> values["yi"].tolist(), values["sei"].tolist()
     ([0.5, nan], [0.2, -1.0])
     """
+    text = text_columns(table)
     out = table.copy()
     for row, col in bad:
         out.loc[row, col] = None
     for col in out.columns:
         if col in CATEGORIES:
-            out[col] = out[col].str.lower()
+            out[col] = out[col].map(category, na_action="ignore")
         elif col in INTEGER_COLUMNS:
-            out[col] = pd.to_numeric(out[col]).astype("Int64")
-        elif col not in TEXT_COLUMNS:
-            out[col] = pd.to_numeric(out[col]).astype(float)
+            out[col] = _floats(out[col]).astype("Int64")
+        elif col not in TEXT_COLUMNS and col not in text:
+            out[col] = _floats(out[col])
     return out
+
+
+def _floats(cells: pd.Series) -> pd.Series:
+    # float() rounds correctly; pd.to_numeric's fast parser can miss by an ulp
+    # ('0.10e37' becomes 9.999999999999999e+35), and a value must be what was written
+    return cells.map(float, na_action="ignore").astype(float)
+
+
+def text_columns(table: pd.DataFrame) -> set[str]:
+    """Columns bayeskit does not know that hold text only: carried along, not numbers.
+
+    Examples
+    --------
+    >>> raw = pd.DataFrame({"study": ["A", "B"], "onset": ["early", "late"],
+    ...                     "age": ["30", None]}, dtype=object)
+    >>> text_columns(raw)
+    {'onset'}
+    """
+    return {
+        str(c)
+        for c in table.columns
+        if c not in TEXT_COLUMNS
+        and c not in CATEGORIES
+        and c not in INTEGER_COLUMNS
+        and c not in _KNOWN_NUMERIC
+        and c not in LOWER_BOUNDS
+        and _text_column(table[c])
+    }
 
 
 def _issues_from(err: pa.errors.SchemaErrors, file: str, raw: pd.DataFrame) -> list[Issue]:
@@ -217,10 +286,10 @@ def validate_cells(raw: pd.DataFrame, shape: Shape, file: str) -> list[Issue]:
     ...                    index=pd.Index([2, 3], name="row"), dtype=object)  # as read_table
     >>> [(i.row, i.column, i.value, i.rule)
     ...  for i in validate_cells(raw, SHAPES["study"], "t.csv")]
-    [(3, 'yi', 'oops', 'must be a finite number')]
+    [(3, 'yi', 'oops', 'must be a finite number in decimal notation')]
     """
     try:
-        _cell_schema(raw.columns, shape).validate(raw, lazy=True)
+        _cell_schema(raw.columns, shape, text_columns(raw)).validate(raw, lazy=True)
     except pa.errors.SchemaErrors as err:
         return _issues_from(err, file, raw)
     return []

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bayeskit.errors import UserError
+from bayeskit.measures import ratio_parameter
 
 POOLING = ("partial", "none", "full")
 PARAMETRIZATIONS = ("noncentered", "centered")
@@ -123,7 +124,7 @@ def add_binary_scale(measure: str | None, baseline_risk: float | None, pooling: 
         return
     model = pm.modelcontext(None)
     mu = model["mu"]
-    pm.Deterministic("odds_ratio" if measure == "OR" else "risk_ratio", pt.exp(mu))
+    pm.Deterministic(ratio_parameter(measure), pt.exp(mu))
     if baseline_risk is None:
         return
     if not 0 < baseline_risk < 1:

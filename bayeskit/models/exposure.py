@@ -24,11 +24,13 @@ bias[study]))`` with random baselines ``alpha ~ Normal(alpha_mu[indication], alp
 (a published log odds ratio, or an SMD for continuous outcomes) enter as
 ``yi ~ Normal(effect(exp) - effect(ctl) + delta + bias, sei)``.
 
-Non-randomised studies (cohort, case series, case report) get a design-specific bias
-``bias[study] ~ Normal(bias_mean[design], bias_sd[design])`` (Welton et al. 2009, JRSS-A
-172:119; Prevost et al. 2000, Stat Med 19:3359): ``bias_mean`` has a prior, ``bias_sd``
-is set in the spec (default 0.3 cohort, 0.5 case series, 1.0 case report, on the
-log-odds or SMD scale), so such evidence moves the result only as much as the extra
+Non-randomised studies (every design but ``rct`` and ``crossover_rct``) get a
+design-specific bias ``bias[study] ~ Normal(bias_mean[design], bias_sd[design])``
+(Welton et al. 2009, JRSS-A 172:119; Prevost et al. 2000, Stat Med 19:3359):
+``bias_mean`` has a prior, ``bias_sd`` is set in the spec (default 0.3 cohort and case
+control, the analytic designs with their own comparison group; 0.5 case series and
+``non_randomised``, the fallback for any other design; 1.0 case report; on the log-odds
+or SMD scale), so such evidence moves the result only as much as the extra
 variance allows. Alternatively a power-prior weight per design multiplies that design's
 log-likelihood.
 
@@ -47,7 +49,10 @@ import pandas as pd
 from bayeskit.errors import UserError
 
 RANDOMISED = ("rct", "crossover_rct")
-DEFAULT_BIAS_SD = {"cohort": 0.3, "case_series": 0.5, "case_report": 1.0}
+DEFAULT_BIAS_SD = {
+    "cohort": 0.3, "case_control": 0.3, "case_series": 0.5, "non_randomised": 0.5,
+    "case_report": 1.0,
+}  # fmt: skip
 FORMS = ("loglinear", "emax")
 SESSIONS = ("multiplier", "term", "ignore")
 

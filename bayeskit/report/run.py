@@ -16,25 +16,10 @@ import numpy as np
 import pandas as pd
 
 from bayeskit.errors import UserError
+from bayeskit.measures import MEASURE_LABELS, MEASURES, RATIO_MEASURES  # one table of names
 
 #: Files without which there is nothing to report.
 REQUIRED = ("summary.csv", "manifest.json")
-
-#: Effect measures whose model scale is the log of a ratio: reported back on the ratio scale.
-RATIO_MEASURES = {"OR": "odds ratio", "RR": "risk ratio"}
-
-#: What each measure's model scale is called in sentences and axis labels.
-MEASURE_LABELS = {
-    "OR": "log odds ratio",
-    "RR": "log risk ratio",
-    "RD": "risk difference",
-    "PLO": "log odds",
-    "MD": "mean difference",
-    "SMD": "standardised mean difference",
-    "PREPOST": "mean change",
-    "SMCR": "standardised mean change",
-    "SMCC": "standardised mean change",
-}
 
 
 def _read_csv(path: Path, **kwargs: Any) -> pd.DataFrame:
@@ -123,8 +108,8 @@ class Run:
         code = (self.spec.get("data") or {}).get("measure")
         if code:
             return str(code).upper()
-        for name, code in (("odds_ratio", "OR"), ("risk_ratio", "RR")):
-            if name in self.summary.index:
+        for code, m in MEASURES.items():
+            if m.ratio_parameter and m.ratio_parameter in self.summary.index:
                 return code
         return None
 

@@ -76,12 +76,16 @@ BROKEN = [
         "outcome",
         "binary in row 2",
     ),
-    (
-        "covariate-text",
-        table("S1,a,score,10,3,,,single,cohort,iv,0.5,,high", header=HEADER + ",age"),
-        2,
+    (  # a column of numbers with one word in it is a slip, not a category
+        "covariate-mixed-text",
+        table(
+            "S1,a,score,10,3,,,single,cohort,iv,0.5,,41",
+            "S2,a,score,12,4,,,single,cohort,iv,0.5,,high",
+            header=HEADER + ",age",
+        ),
+        3,
         "age",
-        "numeric covariate",
+        "other cells are numbers",
     ),
     ("ragged-row", table(GOOD[0] + ",extra", *GOOD[1:]), 2, None, "13 fields"),
     (
