@@ -28,7 +28,7 @@ _EXPORTS = {
     "summarize": "bayeskit.summary",
     "predict": "bayeskit.questions",
     "load_spec": "bayeskit.spec",
-    "get_family": "bayeskit.models",
+    "get_family": "bayeskit.families",
     "parse_prior": "bayeskit.priors",
     "data_path": "bayeskit._resources",
     "data_dir": "bayeskit._resources",

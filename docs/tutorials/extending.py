@@ -110,6 +110,6 @@ print(after.loc[["theta_bound[I]"], ["mean", "q2.5", "q97.5"]].round(1).to_strin
 # * **A derived quantity**: `pm.Deterministic("share_between", tau**2 / (tau**2 + 12.9**2))`
 #   inside the model's context is recorded with the posterior.
 # * **A different random-effects distribution** (e.g. Student-t) changes `theta` itself:
-#   build it from the family's builder (`bayeskit.models.normal_normal.build`) as a
+#   build it from the family's builder (`bayeskit.families.normal_normal.build`) as a
 #   template and write the new model in full, keeping the names (`mu`, `tau`, `theta`,
 #   `theta_new`) so that bayeskit's summaries, reports and diagnostics still apply.

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from bayeskit.errors import UserError
+from bayeskit.families.exposure.mean import exposure, mean_effect
 
 RANDOMISED = ("rct", "crossover_rct")
 DEFAULT_BIAS_SD = {"cohort": 0.3, "case_series": 0.5, "case_report": 1.0}
@@ -117,7 +118,7 @@ def exposure_data(
     Examples
     --------
     >>> import bayeskit as bk
-    >>> from bayeskit.models.exposure import exposure_data
+    >>> from bayeskit.families.exposure.model import exposure_data
     >>> ev = bk.load_evidence(bk.data_path("oud_abstinence.csv"))
     >>> d = exposure_data(ev[ev["timepoint"] == "12 months"], None, routes=bk.load_routes())
     >>> d.study, d.arms["c"].tolist()
@@ -268,7 +269,7 @@ def build(
     Examples
     --------
     >>> import bayeskit as bk
-    >>> from bayeskit.models.exposure import build, exposure_data
+    >>> from bayeskit.families.exposure.model import build, exposure_data
     >>> from bayeskit.priors import parse_prior
     >>> ev = bk.load_evidence(bk.data_path("oud_abstinence.csv"))
     >>> arms = ev[ev["timepoint"] == "12 months"]
@@ -311,6 +312,7 @@ def build(
         F = pm.Deterministic("bioavailability", pt.stack(parts), dims="route")
 
         n_ind = len(data.indication)
+        ed50 = None
         if form == "loglinear":
             beta_mu = priors["beta_dose"].to_pymc("beta_dose_mu")
             if n_ind > 1 and borrowing:
@@ -345,17 +347,19 @@ def build(
             route_eff = pm.Deterministic("route_effect", route_sd * rz, dims="route")
 
         def effect(dose, route_idx, n_sessions, ind_idx):
-            f = F[np.maximum(route_idx, 0)]
-            on = (dose > 0).astype(float)
-            mult = n_sessions if sessions == "multiplier" else 1.0
-            E = dose * f * mult
-            g = pt.log2(1 + E / exposure_ref) if form == "loglinear" else E / (ed50 + E)
-            out = slope[ind_idx] * g
-            if beta_sessions is not None:
-                out = out + beta_sessions * np.log2(np.maximum(n_sessions, 1.0)) * on
-            if route_eff is not None:
-                out = out + route_eff[np.maximum(route_idx, 0)] * on
-            return out
+            r = np.maximum(route_idx, 0)
+            return mean_effect(
+                exposure(dose, F[r], n_sessions, {"sessions": sessions}),
+                (dose > 0).astype(float),
+                n_sessions,
+                form=form,
+                exposure_ref=exposure_ref,
+                slope=slope[ind_idx],
+                ed50=ed50,
+                beta_sessions=beta_sessions,
+                route_effect=None if route_eff is None else route_eff[r],
+                log2=pt.log2,
+            )
 
         def effect_of(rows, prefix, ind_idx):
             """Return each row's effect (its control arm's with prefix "control_")."""
