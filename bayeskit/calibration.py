@@ -353,21 +353,12 @@ def sbc(
         "chains": chains,
         "target_accept": target_accept,
     }
-    tasks = []
-    for start in range(0, replicates, chunk):
-        reps = list(range(start, min(start + chunk, replicates)))
-        tasks.append(
-            (
-                family,
-                studies,
-                priors,
-                reps,
-                [simulated[r] for r in reps],
-                [truths[r] for r in reps],
-                sampling,
-                seed,
-            )
-        )
+    chunks = [list(range(s, min(s + chunk, replicates))) for s in range(0, replicates, chunk)]
+    tasks = [
+        (family, studies, priors, reps, [simulated[r] for r in reps],
+         [truths[r] for r in reps], sampling, seed)
+        for reps in chunks
+    ]  # fmt: skip
     rows = []
     for _, result in run_tasks(
         _sbc_chunk,

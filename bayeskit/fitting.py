@@ -177,21 +177,7 @@ def fit(
     np.float64(4.4)
     """
     fam = get_family(model)
-    if method not in METHODS:
-        raise UserError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
-    if sampler not in SAMPLERS:
-        raise UserError(f"sampler must be one of {', '.join(SAMPLERS)} (got {sampler!r})")
-    if method == "exact" and fam.exact is None:
-        exact = [f.name for f in FAMILIES.values() if f.exact is not None]
-        raise UserError(
-            f"the exact engine is for the {', '.join(exact)} model, not {fam.name}; "
-            "use method='mcmc'"
-        )
-    for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
-        if int(value) != value or value < low:
-            raise UserError(f"{name} must be a whole number of at least {low} (got {value})")
-    if not 0.5 <= target_accept < 1:
-        raise UserError(f"target_accept must lie in [0.5, 1) (got {target_accept})")
+    _check_sampling(fam, method, sampler, draws, tune, chains, target_accept)
     seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else int(seed)
     options = {
         "measure": measure,
@@ -235,6 +221,25 @@ def fit(
     return Fit(
         idata, pm_model, fam.name, "mcmc", prepared, chosen, settings, checks=diagnose(idata)
     )
+
+
+def _check_sampling(fam, method, sampler, draws, tune, chains, target_accept) -> None:
+    """Refuse an unknown method or sampler, an exact fit without an engine, bad counts."""
+    if method not in METHODS:
+        raise UserError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
+    if sampler not in SAMPLERS:
+        raise UserError(f"sampler must be one of {', '.join(SAMPLERS)} (got {sampler!r})")
+    if method == "exact" and fam.exact is None:
+        exact = [f.name for f in FAMILIES.values() if f.exact is not None]
+        raise UserError(
+            f"the exact engine is for the {', '.join(exact)} model, not {fam.name}; "
+            "use method='mcmc'"
+        )
+    for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+        if int(value) != value or value < low:
+            raise UserError(f"{name} must be a whole number of at least {low} (got {value})")
+    if not 0.5 <= target_accept < 1:
+        raise UserError(f"target_accept must lie in [0.5, 1) (got {target_accept})")
 
 
 def _setup(fam, data, priors, options, outcome, timepoint, effect_options, exclude):

@@ -23,6 +23,15 @@ from pydantic import (
 )
 
 from bayeskit.errors import UserError
+from bayeskit.families._base import OptionsError
+
+
+class _Refused(ValueError):
+    """Options the family refused, kept as (option, message) pairs for the error list."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(message for _, message in problems))
 
 
 class _Section(BaseModel):
@@ -90,8 +99,8 @@ class ModelSpec(BaseModel):
 
         try:
             get_family(self.family).options(self.options())
-        except UserError as err:  # reported with the spec's other problems
-            raise ValueError(str(err)) from None
+        except OptionsError as err:  # reported with the spec's other problems, one a line
+            raise _Refused(err.problems) from None
         return self
 
     def options(self) -> dict[str, Any]:
@@ -192,15 +201,21 @@ class Spec(_Section):
     @classmethod
     def _parse_priors(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
         from bayeskit.families import get_family
+        from bayeskit.priors import parse_prior
 
         # the family's rules (which slots exist, positive-only, flat allowed); when the
-        # [model] section itself is wrong, that error is reported instead
+        # [model] section itself is wrong, only the prior texts are checked
         model = info.data.get("model")
-        if model is None:
-            return value
-        family = get_family(model.family)
+        family = get_family(model.family) if model is not None else None
         try:
-            return {k: str(family.parse_prior(k, v, what=f"priors.{k}")) for k, v in value.items()}
+            return {
+                k: str(
+                    family.parse_prior(k, v, what=f"priors.{k}")
+                    if family is not None
+                    else parse_prior(v, allow_flat=True, what=f"priors.{k}")
+                )
+                for k, v in value.items()
+            }
         except UserError as err:  # reported with the spec's other problems
             raise ValueError(str(err)) from None
 
@@ -321,6 +336,11 @@ def spec_from_dict(raw: dict, *, source: str = "(spec)", base_dir: str | Path = 
     except ValidationError as err:
         lines = []
         for e in err.errors():
+            refused = (e.get("ctx") or {}).get("error")
+            if isinstance(refused, _Refused):  # options the family refuses, one a line
+                where = ".".join(str(p) for p in e["loc"])
+                lines += [f"  - key '{where}.{k}': {msg}" for k, msg in refused.problems]
+                continue
             key = ".".join(str(p) for p in e["loc"]) or "(top level)"
             msg = e["msg"].removeprefix("Value error, ")
             if e["type"] == "extra_forbidden":

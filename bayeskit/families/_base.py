@@ -63,6 +63,14 @@ class PriorSlot:
         )
 
 
+class OptionsError(UserError):
+    """Options a family refuses: ``problems`` lists (option, message) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(message for _, message in problems))
+
+
 class Options(BaseModel):
     """Base of every family's options model: unknown options are refused."""
 
@@ -204,21 +212,24 @@ class Family:
         """
         given = {k: v for k, v in dict(given or {}).items() if v is not None}
         accepted = list(self.options_model.model_fields)
-        unknown = [k for k in given if k not in accepted]
-        if unknown:
-            raise UserError(
-                f"option {unknown[0]!r} does not apply to model {self.name}; its options: "
-                f"{', '.join(accepted)}"
-            )
+        problems = [
+            (k, f"option {k!r} does not apply to model {self.name}; its options: "
+                f"{', '.join(accepted)}")
+            for k in given
+            if k not in accepted
+        ]  # fmt: skip
         try:
-            return self.options_model(**given)
+            checked = self.options_model(**{k: v for k, v in given.items() if k in accepted})
         except ValidationError as err:
-            e = err.errors()[0]
-            key = ".".join(str(p) for p in e["loc"])
-            msg = e["msg"].removeprefix("Value error, ")
-            raise UserError(
-                f"option {key!r} of model {self.name}: {msg} (got {e.get('input')!r})"
-            ) from None
+            for e in err.errors():
+                key = ".".join(str(p) for p in e["loc"])
+                msg = e["msg"].removeprefix("Value error, ")
+                problems.append(
+                    (key, f"option {key!r} of model {self.name}: {msg} (got {e.get('input')!r})")
+                )
+        if problems:
+            raise OptionsError(problems)
+        return checked
 
     # ---------------------------------------------------- data, model, results
 
