@@ -193,6 +193,9 @@ class Family:
         for name in given:
             self.slot(name)
         chosen = self.default_priors(prepared)
+        for s in self.slots:  # fixed defaults a subclass's derived ones do not cover
+            if s.default is not None and s.name not in chosen:
+                chosen[s.name] = s.parse(s.default)
         for name, value in given.items():
             chosen[name] = self.parse_prior(name, value)
         return chosen
@@ -208,7 +211,7 @@ class Family:
         >>> get_family("exposure-response").options({"pooling": "none"})
         Traceback (most recent call last):
         ...
-        bayeskit.errors.UserError: option 'pooling' does not apply to model exposure-response; ...
+        bayeskit.families._base.OptionsError: option 'pooling' does not apply to model ...: ...
         """
         given = {k: v for k, v in dict(given or {}).items() if v is not None}
         accepted = list(self.options_model.model_fields)
