@@ -1,8 +1,9 @@
 """Fit a spec: the one path from an analysis spec to a fit, its summary and extra tables.
 
-``bayeskit fit``, ``bayeskit batch``, ``bayeskit sensitivity`` and the SBC template of a
-spec-defined family all go through :func:`fit_spec`, so a spec means the same thing
-everywhere.
+``bayeskit fit``, ``bayeskit batch`` (each task) and ``bayeskit sensitivity`` (the main
+fit) go through :func:`fit_spec`; every refit and the SBC template of a spec-defined
+family take the same :meth:`~bayeskit.spec.Spec.fit_kwargs`, so a spec means the same
+thing everywhere.
 """
 
 from __future__ import annotations
