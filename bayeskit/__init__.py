@@ -22,7 +22,7 @@ _EXPORTS = {
     "fit": "bayeskit.fitting",
     "Fit": "bayeskit.fitting",
     "build_model": "bayeskit.fitting",
-    "sample": "bayeskit.fitting",
+    "sample": "bayeskit.sampling",
     "sbc": "bayeskit.calibration",
     "batch": "bayeskit.batches",
     "summarize": "bayeskit.summary",

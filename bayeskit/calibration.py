@@ -211,7 +211,7 @@ def _sbc_chunk(
     import nutpie
 
     from bayeskit.compiled import compiled_sampler
-    from bayeskit.fitting import quiet_pymc
+    from bayeskit.sampling import quiet_pymc
 
     quiet_pymc()
     model = _template(family, studies, priors)
@@ -318,8 +318,8 @@ def sbc(
     """
     import pymc as pm
 
-    from bayeskit.fitting import quiet_pymc
     from bayeskit.parallel import run_tasks
+    from bayeskit.sampling import quiet_pymc
 
     fam = sbc_family(model, method)
     family = fam.name

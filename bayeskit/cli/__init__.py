@@ -293,7 +293,7 @@ def fit(
 
     show_progress = not quiet and not json_out and sys.stderr.isatty()
     if quiet or json_out:  # PyMC reports "Sampling: [y]" through logging; keep stderr clean
-        from bayeskit.fitting import quiet_pymc
+        from bayeskit.sampling import quiet_pymc
 
         quiet_pymc()
     result, summary, tables = fit_spec(the_spec, progress=show_progress)

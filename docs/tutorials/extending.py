@@ -4,7 +4,7 @@
 # bayeskit's families cover the common cases; a statistician will sooner or later want a
 # term they do not have. Every MCMC fit returns its PyMC model (`fit.model`), built with
 # named dims and data containers, so the model can be extended with ordinary PyMC code
-# and sampled again with the same machinery (`bayeskit.fitting.sample`), diagnostics
+# and sampled again with the same machinery (`bayeskit.sampling.sample`), diagnostics
 # (`bayeskit.diagnostics.diagnose`) and summaries (`bayeskit.summary.summarize`).
 #
 # The example: the eight-schools data, plus a ninth school that reported its result only
@@ -22,7 +22,7 @@ from pymc.model.fgraph import clone_model
 
 import bayeskit as bk
 from bayeskit.diagnostics import diagnose, verdict
-from bayeskit.fitting import sample
+from bayeskit.sampling import sample
 from bayeskit.summary import summarize
 
 DRAWS = int(os.environ.get("BAYESKIT_TUTORIAL_DRAWS", "1000"))
