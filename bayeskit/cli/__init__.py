@@ -428,7 +428,7 @@ def teach_pooling(
     force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
 ) -> None:
     """No, partial and complete pooling of the same studies side by side, with shrinkage."""
-    from bayeskit._resources import data_path
+    from bayeskit import data_path
     from bayeskit.rundir import check_out_dir, staged_dir
     from bayeskit.teach import pooling_comparison, shrinkage_plot
 

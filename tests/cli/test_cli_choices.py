@@ -67,3 +67,21 @@ def test_sensitivity_help_names_its_section():
 def test_a_value_outside_a_choice_is_exit_2():
     result = runner.invoke(app, ["fit", "--data", "x.csv", "--model", "probit"])
     assert result.exit_code == 2 and "probit" in result.output
+
+
+def test_the_cli_calls_no_private_helper_of_another_module():
+    import ast
+    from pathlib import Path
+
+    import bayeskit.cli
+
+    tree = ast.parse(Path(bayeskit.cli.__file__).read_text(encoding="utf-8"))
+    private = [
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bayeskit")
+        for alias in node.names
+        if (alias.name.startswith("_") and not alias.name.startswith("__"))
+        or any(p.startswith("_") for p in node.module.split("."))
+    ]
+    assert not private, private
