@@ -118,7 +118,10 @@ def fit(
 
     Generic over the model families (:mod:`bayeskit.families`): the family prepares the
     data, gives the default priors and checks the options; then the model is built and
-    sampled, or the family's exact engine computes the posterior.
+    sampled, or the family's exact engine computes the posterior. Options that do not
+    apply to the family (``pooling`` for ``exposure-response``, ``baseline`` for
+    ``normal-normal``, ...) raise a :class:`~bayeskit.errors.UserError` that lists the
+    family's options.
 
     Parameters
     ----------
@@ -160,10 +163,6 @@ def fit(
         ``"smd"``), ``form``, ``sessions``, ``exposure_ref``, ``route_effect``,
         ``bias_sd``, ``design_weight``, ``borrowing``, ``designs``, ``outcome_sd``
         (see :mod:`bayeskit.families.exposure`).
-
-    Options that do not apply to the family (``pooling`` for ``exposure-response``,
-    ``baseline`` for ``normal-normal``, ...) raise a :class:`~bayeskit.errors.UserError`
-    that lists the family's options.
 
     Returns
     -------
