@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from bayeskit.errors import UserError
+from bayeskit.workflow import fit_spec  # noqa: F401  (moved there; imported from here before)
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 MANIFEST_COLUMNS = ("name", "spec", "data", "seed", "method")
@@ -189,8 +190,8 @@ def _read_manifest(path: Path) -> list[Task]:
 def task_spec(task: Task):
     """Return a task's spec: its spec file with the task's data, seed and method.
 
-    A normal-normal spec that names no method uses the exact engine (same posterior,
-    no sampling) unless the task asks for ``mcmc``.
+    A spec of a family with an exact engine (normal-normal) that names no method uses
+    the exact engine (same posterior, no sampling) unless the task asks for ``mcmc``.
 
     Examples
     --------
@@ -200,6 +201,7 @@ def task_spec(task: Task):
     >>> the_spec.sampler.method, the_spec.sampler.seed
     ('exact', 1)
     """
+    from bayeskit.families import get_family
     from bayeskit.spec import load_spec, spec_from_dict
 
     loaded = load_spec(task.spec)
@@ -209,50 +211,12 @@ def task_spec(task: Task):
     raw["sampler"]["seed"] = task.seed
     if task.method:
         raw["sampler"]["method"] = task.method
-    elif loaded.model.family == "normal-normal" and "method" not in loaded.sampler.model_fields_set:
+    elif (
+        get_family(loaded.model.family).exact is not None
+        and "method" not in loaded.sampler.model_fields_set
+    ):
         raw["sampler"]["method"] = "exact"
     return spec_from_dict(raw, source=task.spec, base_dir=loaded.base_dir)
-
-
-def fit_spec(the_spec, *, progress: bool = False):
-    """Fit a spec; return the fit, its summary (with question rows) and extra tables.
-
-    Examples
-    --------
-    >>> from bayeskit._resources import models_dir
-    >>> task = Task("es", str(models_dir() / "eight_schools.toml"), seed=1, method="exact")
-    >>> result, summary, tables = fit_spec(task_spec(task))
-    >>> result.method, round(float(summary.loc["mu", "mean"]), 1), tables
-    ('exact', 4.4, {})
-    """
-    from bayeskit.fitting import fit
-
-    result = fit(the_spec.data_files(), **the_spec.fit_kwargs(), progress=progress)
-    summary = result.summary()
-    tables = {}
-    if the_spec.questions and result.family == "exposure-response":
-        from bayeskit.questions import answer_questions
-
-        tables["questions"] = answer_questions(result, the_spec)
-        summary = _with_questions(summary, tables["questions"])
-    if (
-        result.family == "exposure-response"
-        and the_spec.model.borrowing
-        and (len(result.data.indication) > 1)
-    ):
-        from bayeskit.questions import borrowing_table
-
-        tables["borrowing"] = borrowing_table(result, the_spec)
-    return result, summary, tables
-
-
-def _with_questions(summary, questions):
-    """Summary rows for each question's answers, named ``question[<label>].<quantity>``."""
-    rows = questions.reset_index()
-    rows.index = [f"question[{r.question}].{r.quantity}" for r in rows.itertuples()]
-    rows = rows.drop(columns=["question", "quantity"])
-    rows.index.name = "parameter"
-    return pd.concat([summary, rows])
 
 
 def run_task(task: dict, fits_dir: str, report: bool) -> dict:

@@ -25,25 +25,17 @@ from bayeskit.errors import UserError
 
 LEVELS = (0.5, 0.8, 0.95)
 
-#: priors under which each family is calibrated: proper, and moderate enough that the
-#: simulated data look like real trials (log-odds / SMD scale)
-SBC_PRIORS = {
-    "normal-normal": {"mu": "Normal(0, 1)", "tau": "HalfNormal(0.5)"},
-    "binomial-normal": {
-        "mu": "Normal(0, 1)",
-        "tau": "HalfNormal(0.5)",
-        "baseline": "Normal(-1, 1)",
-    },
-    "normal-arm": {"mu": "Normal(0, 1)", "tau": "HalfNormal(0.5)", "baseline": "Normal(0, 1)"},
-    "exposure-response": {},  # the bundled spec's priors
-}
-#: the parameters whose ranks are tested; a vector contributes its first element
-SBC_PARAMETERS = {
-    "normal-normal": ("mu", "tau", "theta", "theta_new"),
-    "binomial-normal": ("mu", "tau", "theta"),
-    "normal-arm": ("mu", "tau", "theta"),
-    "exposure-response": ("beta_dose_mu", "tau", "alpha_mu", "alpha_sd", "delta"),
-}
+
+def __getattr__(name: str):
+    # the SBC priors and parameters are the families' own (Family.sbc); these two
+    # tables, by family name, are kept for code that read them here
+    from bayeskit.families import FAMILIES
+
+    if name == "SBC_PRIORS":
+        return {k: dict(f.sbc.priors) for k, f in FAMILIES.items() if f.sbc}
+    if name == "SBC_PARAMETERS":
+        return {k: f.sbc.parameters for k, f in FAMILIES.items() if f.sbc}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def sbc_normal_normal(
@@ -98,7 +90,7 @@ def sbc_normal_normal(
     True
     """
     from bayeskit.exact import exact_posterior
-    from bayeskit.models.data import StudyData
+    from bayeskit.families.data import StudyData
 
     if replicates < 1 or studies < 1 or draws < 1:
         raise UserError("replicates, studies and draws must be at least 1")
@@ -184,37 +176,10 @@ def _template(family: str, studies: int, priors: dict | None):
 
 @functools.lru_cache(maxsize=8)
 def _cached_template(family: str, studies: int, priors: tuple):
-    import tempfile
-    from pathlib import Path
+    from bayeskit.families import get_family
 
-    from bayeskit.fitting import build_model
-    from bayeskit.spec import load_spec
-
-    chosen = dict(SBC_PRIORS[family]) | dict(priors)
-    if family == "exposure-response":
-        spec = load_spec("oud_abstinence")
-        kwargs = spec.fit_kwargs()
-        kwargs["priors"] = dict(kwargs.get("priors") or {}) | chosen
-        for key in ("draws", "tune", "chains", "seed", "sampler", "target_accept", "progress"):
-            kwargs.pop(key, None)
-        return build_model(spec.data_files(), **kwargs)
-    k = np.arange(studies)
-    if family == "normal-normal":
-        rows = ["study,yi,sei,measure"] + [
-            f"S{i + 1},0,{0.15 + 0.35 * i / max(studies - 1, 1):.4f},SMD" for i in k
-        ]
-    else:
-        binary = family == "binomial-normal"
-        rows = ["study,arm,outcome,n,events,mean,sd,role,timepoint"]
-        for i in k:
-            n = 40 + (80 * i) // max(studies - 1, 1)  # 40 to 120 per arm
-            for arm, role in (("treated", "experimental"), ("control", "control")):
-                cells = f"{n},{n // 4},," if binary else f"{n},,0,1"
-                rows.append(f"S{i + 1},{arm},outcome,{cells},{role},end")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"sbc_{family}.csv"
-        path.write_text("\n".join(rows) + "\n")
-        return build_model(path, family, priors=chosen)
+    design = get_family(family).sbc
+    return design.template(studies, dict(design.priors) | dict(priors))
 
 
 def _observed_containers(model) -> dict[str, str]:
@@ -250,7 +215,7 @@ def _sbc_chunk(
     import nutpie
 
     from bayeskit.compiled import compiled_sampler
-    from bayeskit.fitting import quiet_pymc
+    from bayeskit.sampling import quiet_pymc
 
     quiet_pymc()
     model = _template(family, studies, priors)
@@ -295,6 +260,7 @@ def _sbc_chunk(
 def sbc(
     model: str = "normal-normal",
     *,
+    method: str = "mcmc",
     replicates: int = 200,
     studies: int = 8,
     priors: dict | None = None,
@@ -315,13 +281,17 @@ def sbc(
     ----------
     model : str
         A model family (see :func:`bayeskit.get_family`).
+    method : {"mcmc", "exact"}
+        ``exact`` calibrates the family's exact engine (:func:`sbc_normal_normal` for
+        ``normal-normal``) instead of MCMC: then ``iterations``, ``tune``, ``chains``,
+        ``target_accept``, ``chunk``, ``scheduler`` and ``workers`` are not used.
     replicates : int
         Simulated data sets.
     studies : int
         Studies in the template design (ignored for ``exposure-response``, which uses the
         design of the bundled ketamine evidence, ``models/oud_abstinence.toml``).
     priors : dict, optional
-        Priors (text) replacing :data:`SBC_PRIORS` for the family.
+        Priors (text) replacing the family's SBC priors (:attr:`Family.sbc`).
     draws : int
         Posterior draws per replicate after thinning: ranks run from 0 to ``draws``.
     iterations, tune, chains, target_accept
@@ -352,20 +322,22 @@ def sbc(
     """
     import pymc as pm
 
-    from bayeskit.fitting import quiet_pymc
-    from bayeskit.models import get_family
     from bayeskit.parallel import run_tasks
+    from bayeskit.sampling import quiet_pymc
 
-    quiet_pymc()
-    family = get_family(model).name
+    fam = sbc_family(model, method)
+    family = fam.name
     for name, value in (("replicates", replicates), ("studies", studies), ("draws", draws)):
         if int(value) != value or value < 1:
             raise UserError(f"{name} must be a whole number of at least 1 (got {value})")
+    if method == "exact":
+        return _sbc_exact(fam, priors, studies, replicates, draws, seed)
+    quiet_pymc()
     if chains * iterations < draws:
         raise UserError(f"chains x iterations ({chains * iterations}) must be at least draws")
     template = _template(family, studies, priors)
     containers = _observed_containers(template)
-    names = [p for p in SBC_PARAMETERS[family] if p in template.named_vars]
+    names = [p for p in fam.sbc.parameters if p in template.named_vars]
     prior = pm.sample_prior_predictive(
         draws=replicates,
         model=template,
@@ -385,21 +357,12 @@ def sbc(
         "chains": chains,
         "target_accept": target_accept,
     }
-    tasks = []
-    for start in range(0, replicates, chunk):
-        reps = list(range(start, min(start + chunk, replicates)))
-        tasks.append(
-            (
-                family,
-                studies,
-                priors,
-                reps,
-                [simulated[r] for r in reps],
-                [truths[r] for r in reps],
-                sampling,
-                seed,
-            )
-        )
+    chunks = [list(range(s, min(s + chunk, replicates))) for s in range(0, replicates, chunk)]
+    tasks = [
+        (family, studies, priors, reps, [simulated[r] for r in reps],
+         [truths[r] for r in reps], sampling, seed)
+        for reps in chunks
+    ]  # fmt: skip
     rows = []
     for _, result in run_tasks(
         _sbc_chunk,
@@ -412,6 +375,41 @@ def sbc(
         rows.extend(result)
     # chunks finish in any order; within a replicate the rows are already in `names` order
     return pd.DataFrame(rows).sort_values("replicate", kind="stable").reset_index(drop=True)
+
+
+def sbc_family(model: str, method: str = "mcmc"):
+    """Return the family to calibrate, after checking it can be calibrated by ``method``.
+
+    Examples
+    --------
+    >>> sbc_family("normal-normal", "exact").name
+    'normal-normal'
+    >>> sbc_family("binomial-normal", "exact")
+    Traceback (most recent call last):
+    ...
+    bayeskit.errors.UserError: the exact engine is for the normal-normal model; use method mcmc
+    """
+    from bayeskit.families import FAMILIES, get_family
+
+    fam = get_family(model)
+    if method not in ("mcmc", "exact"):
+        raise UserError(f"method must be mcmc or exact (got {method!r})")
+    if fam.sbc is None:
+        raise UserError(f"model {fam.name} has no SBC design")
+    if method == "exact" and fam.sbc.exact is None:
+        exact = [f.name for f in FAMILIES.values() if f.sbc and f.sbc.exact is not None]
+        raise UserError(f"the exact engine is for the {', '.join(exact)} model; use method mcmc")
+    return fam
+
+
+def _sbc_exact(fam, priors, studies, replicates, draws, seed) -> pd.DataFrame:
+    """SBC of a family's exact engine (normal-normal: :func:`sbc_normal_normal`)."""
+    chosen = {
+        k: fam.parse_prior(k, v) for k, v in (dict(fam.sbc.priors) | dict(priors or {})).items()
+    }
+    return fam.sbc.exact(
+        priors=chosen, studies=studies, replicates=replicates, draws=draws, seed=seed
+    )
 
 
 def plot_sbc(ranks: pd.DataFrame, draws: int, path, *, bins: int = 10, prob: float = 0.95):

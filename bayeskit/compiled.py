@@ -43,8 +43,8 @@ def structure_key(model) -> str:
     Examples
     --------
     >>> import bayeskit as bk
-    >>> from bayeskit.models import normal_normal
-    >>> from bayeskit.models.data import study_data
+    >>> from bayeskit.families import normal_normal
+    >>> from bayeskit.families.data import study_data
     >>> from bayeskit.priors import parse_prior
     >>> d = study_data(bk.load_evidence(bk.data_path("eight_schools.csv")))
     >>> pri = {"mu": parse_prior("Normal(0, 5)"), "tau": parse_prior("HalfCauchy(5)")}

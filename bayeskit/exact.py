@@ -30,8 +30,8 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from bayeskit.errors import UserError
+from bayeskit.families.data import StudyData
 from bayeskit.measures import ratio_parameter
-from bayeskit.models.data import StudyData
 
 GRID = 2000
 QUANTILES = (0.025, 0.5, 0.975)
@@ -97,7 +97,7 @@ class ExactPosterior:
         Examples
         --------
         >>> import bayeskit as bk
-        >>> from bayeskit.models.data import study_data
+        >>> from bayeskit.families.data import study_data
         >>> from bayeskit.priors import parse_prior
         >>> d = study_data(bk.load_evidence(bk.data_path("eight_schools.csv")))
         >>> post = exact_posterior(d, {"mu": parse_prior("Normal(0, 5)"),
@@ -250,7 +250,7 @@ def exact_posterior(
     --------
     >>> import bayeskit as bk
     >>> from bayeskit.exact import exact_posterior
-    >>> from bayeskit.models.data import study_data
+    >>> from bayeskit.families.data import study_data
     >>> from bayeskit.priors import parse_prior
     >>> d = study_data(bk.load_evidence(bk.data_path("eight_schools.csv")))
     >>> post = exact_posterior(d, {"mu": parse_prior("Normal(0, 5)"),

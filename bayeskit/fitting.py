@@ -2,15 +2,14 @@
 
 ``method="mcmc"`` samples the PyMC model with nutpie (PyMC's own NUTS as fallback) and
 stores prior and posterior predictive draws and the pointwise log-likelihood;
-``method="exact"`` (normal-normal only) integrates the posterior numerically, in
-milliseconds, and draws from it for plots.
+``method="exact"`` (families with an exact engine: normal-normal) integrates the
+posterior numerically, in milliseconds, and draws from it for plots.
 """
 
 from __future__ import annotations
 
 import numbers
 from collections.abc import Mapping, Sequence
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,14 +18,12 @@ import numpy as np
 import pandas as pd
 
 from bayeskit.errors import UserError
-from bayeskit.models import get_family
-from bayeskit.models.data import ArmData, StudyData, arm_data, study_data
+from bayeskit.families import FAMILIES, evidence_tables, get_family
+from bayeskit.families.data import ArmData, StudyData
+from bayeskit.sampling import quiet_pymc, sample  # noqa: F401  (their home before)
 
 METHODS = ("mcmc", "exact")
 SAMPLERS = ("nutpie", "pymc")
-# set by build_model: fit() then stops where it would sample and hands back the model, so
-# building and fitting share one path of validation and data preparation
-_BUILD_ONLY: ContextVar[bool] = ContextVar("bayeskit_build_only", default=False)
 
 
 @dataclass
@@ -102,9 +99,9 @@ def fit(
     timepoint: str | None = None,
     covariates: str | Sequence[str] | None = None,
     priors: Mapping[str, Any] | None = None,
-    pooling: str = "partial",
-    parametrization: str = "auto",
-    baseline: str = "fixed",
+    pooling: str | None = None,
+    parametrization: str | None = None,
+    baseline: str | None = None,
     baseline_risk: float | None = None,
     method: str = "mcmc",
     draws: int = 1000,
@@ -120,30 +117,42 @@ def fit(
 ) -> Fit:
     """Fit a Bayesian meta-analysis.
 
+    Generic over the model families (:mod:`bayeskit.families`): the family prepares the
+    data, gives the default priors and checks the options; then the model is built and
+    sampled, or the family's exact engine computes the posterior. Options that do not
+    apply to the family (``pooling`` for ``exposure-response``, ``baseline`` for
+    ``normal-normal``, ...) raise a :class:`~bayeskit.errors.UserError` that lists the
+    family's options.
+
     Parameters
     ----------
     data : DataFrame, path or list of paths
         Evidence (from :func:`bayeskit.load_evidence`) or CSV files.
     model : str
         ``normal-normal`` (study-level ``yi``/``sei``; arm-level data are turned into
-        effect sizes with ``measure``), ``binomial-normal`` or ``normal-arm``.
+        effect sizes with ``measure``), ``binomial-normal``, ``normal-arm`` or
+        ``exposure-response`` (see :data:`bayeskit.families.FAMILIES`).
     measure, outcome, timepoint
-        Which effect measure, outcome and timepoint (see :func:`bayeskit.effects`).
+        Which effect measure (``normal-normal`` only), outcome and timepoint (see
+        :func:`bayeskit.effects`).
     covariates : str or list of str, optional
         Meta-regression terms: column names or a formula such as
         ``"~ route + log(systemic_dose_mg_per_kg)"``; coefficients are ``beta[<term>]``.
     priors : dict, optional
-        Prior strings or :class:`~bayeskit.priors.Prior` objects for ``mu``, ``tau``,
-        ``beta``, ``baseline``; the defaults of :func:`bayeskit.priors.default_priors`
-        fill the rest.
-    pooling : {"partial", "none", "full"}
-    parametrization : {"auto", "noncentered", "centered"}
-    baseline : {"fixed", "random"}
-        Study baselines of ``binomial-normal``.
+        Prior strings or :class:`~bayeskit.priors.Prior` objects for the family's prior
+        slots (``mu``, ``tau``, ``beta``, ``baseline``, ...); the family's defaults (see
+        :func:`bayeskit.priors.default_priors`) fill the rest.
+    pooling : {"partial", "none", "full"}, optional
+        Default ``"partial"``.
+    parametrization : {"auto", "noncentered", "centered"}, optional
+        Default ``"auto"``.
+    baseline : {"fixed", "random"}, optional
+        Study baselines of ``binomial-normal`` (default ``"fixed"``).
     baseline_risk : float, optional
         Control-group risk at which binary effects are also stated as probabilities; by
         default the median observed control risk, when there are control arms.
     method : {"mcmc", "exact"}
+        ``exact`` for families with an exact engine (``normal-normal``).
     draws, tune, chains, seed, sampler, target_accept, progress
         Sampler settings; ``seed`` None picks one and records it.
     effect_options : dict, optional
@@ -151,10 +160,10 @@ def fit(
     exclude : list of str
         Studies to leave out (leave-one-study-out sensitivity, switching evidence off).
     model_options : dict, optional
-        Family-specific settings; for ``exposure-response``: ``scale`` (``"logit"`` or
+        Further family options; for ``exposure-response``: ``scale`` (``"logit"`` or
         ``"smd"``), ``form``, ``sessions``, ``exposure_ref``, ``route_effect``,
         ``bias_sd``, ``design_weight``, ``borrowing``, ``designs``, ``outcome_sd``
-        (see :mod:`bayeskit.models.exposure`).
+        (see :mod:`bayeskit.families.exposure`).
 
     Returns
     -------
@@ -168,70 +177,22 @@ def fit(
     >>> f.summary().loc["mu", "mean"].round(1)
     np.float64(4.4)
     """
-    from bayeskit.evidence import load_evidence
-
     fam = get_family(model)
-    if method not in METHODS:
-        raise UserError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
-    if sampler not in SAMPLERS:
-        raise UserError(f"sampler must be one of {', '.join(SAMPLERS)} (got {sampler!r})")
-    if method == "exact" and fam.name != "normal-normal":
-        raise UserError(
-            f"the exact engine is for the normal-normal model, not {fam.name}; use method='mcmc'"
-        )
-    if seed is not None and (not isinstance(seed, numbers.Integral) or isinstance(seed, bool)):
-        raise TypeError(f"seed must be a whole number (int) or None; got {seed!r}")
-    if seed is not None and not 0 <= seed < 2**32:
-        raise UserError(f"seed must lie in [0, 2**32) (got {seed})")
-    for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
-        if int(value) != value or value < low:
-            raise UserError(f"{name} must be a whole number of at least {low} (got {value})")
-    if not 0.5 <= target_accept < 1:
-        raise UserError(f"target_accept must lie in [0.5, 1) (got {target_accept})")
+    _check_sampling(fam, method, sampler, draws, tune, chains, target_accept, seed)
     seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else int(seed)
-
-    model_options = dict(model_options or {})
-    if exclude:
-        data = _without(data, exclude)
-    if fam.data == "exposure":
-        return _fit_exposure(
-            fam,
-            data,
-            outcome,
-            timepoint,
-            priors,
-            model_options,
-            effect_options or {},
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            seed=seed,
-            sampler=sampler,
-            target_accept=target_accept,
-            progress=progress,
-        )
-    if isinstance(data, list) and all(isinstance(t, pd.DataFrame) for t in data):
-        attrs = data[0].attrs
-        data = pd.concat(data, ignore_index=True)
-        data.attrs = attrs
-    evidence = data if isinstance(data, pd.DataFrame) else load_evidence(data)
-    prepared = _prepare(
-        fam, evidence, measure, outcome, timepoint, covariates, effect_options or {}
-    )
-    chosen = resolve_priors(fam, prepared, priors)
-    if baseline_risk is None:
-        baseline_risk = _observed_control_risk(prepared)
-    if parametrization == "auto":
-        from bayeskit.models.normal_normal import auto_parametrization
-
-        parametrization = auto_parametrization(prepared) if fam.data == "study" else "noncentered"
-    elif parametrization not in ("noncentered", "centered"):
-        raise UserError(
-            f"parametrization must be auto, noncentered or centered (got {parametrization!r})"
-        )
-    settings = {
+    options = {
+        "measure": measure,
+        "covariates": covariates,
         "pooling": pooling,
         "parametrization": parametrization,
+        "baseline": baseline,
+        "baseline_risk": baseline_risk,
+        **dict(model_options or {}),
+    }
+    prepared, chosen, resolved = _setup(
+        fam, data, priors, options, outcome, timepoint, effect_options, exclude
+    )
+    settings = fam.settings(prepared, resolved) | {
         "method": method,
         "draws": draws,
         "tune": tune,
@@ -239,210 +200,71 @@ def fit(
         "seed": seed,
         "sampler": sampler,
         "target_accept": target_accept,
-        "baseline": baseline,
-        "baseline_risk": baseline_risk,
     }
-
     if method == "exact":
-        from bayeskit.exact import exact_posterior
-
-        post = exact_posterior(prepared, chosen, pooling=pooling, baseline_risk=baseline_risk)
+        post = fam.exact(prepared, chosen, resolved)
         idata = post.draws(draws * chains, seed=seed, chains=chains)
         return Fit(idata, None, fam.name, method, prepared, chosen, settings, exact=post)
 
-    options = {
-        "pooling": pooling,
-        "parametrization": parametrization,
-        "baseline_risk": baseline_risk,
-    }
-    if fam.name == "binomial-normal":
-        options["baseline"] = baseline
-    pm_model = fam.build(prepared, chosen, **options)
-    sampling = {
-        "draws": draws,
-        "tune": tune,
-        "chains": chains,
-        "seed": seed,
-        "sampler": sampler,
-        "target_accept": target_accept,
-        "progress": progress,
-    }
-    return _mcmc_fit(pm_model, fam, prepared, chosen, settings, sampling)
+    from bayeskit.diagnostics import diagnose
 
-
-def sample(
-    model,
-    *,
-    draws: int,
-    tune: int,
-    chains: int,
-    seed: int,
-    sampler: str = "nutpie",
-    target_accept: float = 0.9,
-    progress: bool = False,
-):
-    """Sample a PyMC model and gather every group a report needs into one DataTree.
-
-    The posterior comes from NUTS (nutpie by default), then prior draws, prior and
-    posterior predictive draws and the pointwise log-likelihood are added, all seeded
-    from ``seed`` so the whole DataTree is reproducible.
-
-    Examples
-    --------
-    >>> import bayeskit as bk
-    >>> model = bk.build_model(
-    ...     bk.data_path("eight_schools.csv"),
-    ...     priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"},
-    ... )
-    >>> idata = sample(model, draws=200, tune=200, chains=2, seed=1)
-    >>> "log_likelihood" in idata.children, idata.posterior["mu"].shape
-    (True, (2, 200))
-    """
-    import pymc as pm
-
-    seeds = np.random.SeedSequence(seed).generate_state(3)
-    if sampler == "nutpie":
-        # through the compile cache: a model of an already compiled structure only swaps
-        # its data in (bayeskit.compiled)
-        from bayeskit.compiled import sample_nutpie
-
-        idata = sample_nutpie(
-            model,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            seed=int(seeds[0]),
-            target_accept=target_accept,
-            progress=progress,
-        )
-    else:
-        # name the sampler always: PyMC 6 picks nutpie by itself whenever it is installed
-        idata = pm.sample(
-            model=model,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            random_seed=int(seeds[0]),
-            target_accept=target_accept,
-            progressbar=progress,
-            compute_convergence_checks=False,
-            nuts_sampler=sampler,
-        )
-    pm.compute_log_likelihood(idata, model=model, progressbar=False)
-    prior = pm.sample_prior_predictive(draws=draws, model=model, random_seed=int(seeds[1]))
-    ppc = pm.sample_posterior_predictive(
-        idata, model=model, random_seed=int(seeds[2]), progressbar=False
+    pm_model = fam.build(prepared, chosen, resolved)
+    idata = sample(
+        pm_model,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        sampler=sampler,
+        target_accept=target_accept,
+        progress=progress,
     )
-    for tree in (prior, ppc):
-        for name, child in tree.children.items():
-            if name not in idata.children:
-                idata[name] = child
-    return idata
+    return Fit(
+        idata, pm_model, fam.name, "mcmc", prepared, chosen, settings, checks=diagnose(idata)
+    )
 
 
-EXPOSURE_PRIORS = {
-    "beta_dose": "Normal(0, 0.5)",  # log-OR (or SMD) per doubling: a large effect is 1 SD
-    "indication_sd": "HalfNormal(0.25)",  # moderate borrowing between indications
-    "emax": "Normal(0, 2)",
-    "ed50": "LogNormal(0, 1)",  # mg/kg of systemic exposure; median 1, 95% in 0.14-7
-    "beta_sessions": "Normal(0, 0.5)",
-    "route_sd": "HalfNormal(0.25)",
-    "tau": "HalfNormal(0.5)",  # Roever et al. 2021
-    "bias": "Normal(0, 0.5)",  # mean bias of a non-randomised design, log-OR or SMD
-    "baseline": "Normal(0, 2)",  # logit of the outcome without ketamine
-    "baseline_sd": "HalfNormal(1)",
-}
-EXPOSURE_OPTIONS = (
-    "scale",
-    "form",
-    "sessions",
-    "exposure_ref",
-    "route_effect",
-    "bias_sd",
-    "design_weight",
-    "borrowing",
-    "designs",
-    "outcome_sd",
-)
-
-
-def _fit_exposure(fam, data, outcome, timepoint, priors, options, effect_options, **sampling):
-    from bayeskit.evidence import load_routes
-    from bayeskit.models.exposure import exposure_data
-    from bayeskit.models.exposure_data import gather
-    from bayeskit.priors import parse_prior
-
-    unknown = sorted(set(options) - set(EXPOSURE_OPTIONS))
-    if unknown:
+def _check_sampling(fam, method, sampler, draws, tune, chains, target_accept, seed) -> None:
+    """Refuse an unknown method or sampler, an exact fit without an engine, bad counts."""
+    if seed is not None and (not isinstance(seed, numbers.Integral) or isinstance(seed, bool)):
+        raise TypeError(f"seed must be a whole number (int) or None; got {seed!r}")
+    if seed is not None and not 0 <= seed < 2**32:
+        raise UserError(f"seed must lie in [0, 2**32) (got {seed})")
+    if method not in METHODS:
+        raise UserError(f"method must be one of {', '.join(METHODS)} (got {method!r})")
+    if sampler not in SAMPLERS:
+        raise UserError(f"sampler must be one of {', '.join(SAMPLERS)} (got {sampler!r})")
+    if method == "exact" and fam.exact is None:
+        exact = [f.name for f in FAMILIES.values() if f.exact is not None]
         raise UserError(
-            f"unknown exposure-response option {unknown[0]!r}; options: "
-            f"{', '.join(EXPOSURE_OPTIONS)}"
+            f"the exact engine is for the {', '.join(exact)} model, not {fam.name}; "
+            "use method='mcmc'"
         )
-    tables = _tables(data)
-    scale = options.pop("scale", "logit")
-    if scale not in ("logit", "smd"):
-        raise UserError(f"scale must be 'logit' (binary outcomes) or 'smd' (got {scale!r})")
-    arms, contrasts = gather(
-        tables,
-        scale=scale,
-        outcomes=outcome,
-        timepoint=timepoint,
-        outcome_sd=options.pop("outcome_sd", None),
-        sd_change=effect_options.get("sd_change"),
+    for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+        if int(value) != value or value < low:
+            raise UserError(f"{name} must be a whole number of at least {low} (got {value})")
+    if not 0.5 <= target_accept < 1:
+        raise UserError(f"target_accept must lie in [0.5, 1) (got {target_accept})")
+
+
+def _setup(fam, data, priors, options, outcome, timepoint, effect_options, exclude):
+    """Check the options, prepare the data and resolve the priors: what fit and build share."""
+    checked = fam.options(options)
+    if exclude:
+        data = _without(data, exclude)
+    prepared = fam.prepare(
+        data, checked, outcome=outcome, timepoint=timepoint, effect_options=effect_options or {}
     )
-    prepared = exposure_data(
-        arms, contrasts, routes=load_routes(), scale=scale, designs=options.pop("designs", None)
-    )
-    prepared.table.attrs["sha256"] = {
-        f: h for t in tables for f, h in t.attrs.get("sha256", {}).items()
-    }
-    given = dict(priors or {})
-    bad = sorted(set(given) - set(fam.prior_names))
-    if bad:
-        raise UserError(
-            f"model {fam.name} has no prior called {bad[0]!r}; its priors: "
-            f"{', '.join(fam.prior_names)}"
-        )
-    chosen = {
-        k: parse_prior(
-            given.get(k, v),
-            positive=k.endswith("_sd") or k == "tau" or k == "ed50",
-            what=f"prior for {k}",
-        )
-        for k, v in EXPOSURE_PRIORS.items()
-    }
-    options.setdefault("form", "loglinear")
-    options.setdefault("sessions", "multiplier")
-    options.setdefault("exposure_ref", 0.1)
-    model = fam.build(prepared, chosen, **options)
-    settings = {"method": "mcmc", "scale": scale, **options, **sampling}
-    return _mcmc_fit(model, fam, prepared, chosen, settings, sampling)
-
-
-def quiet_pymc() -> None:
-    """Silence PyMC's INFO messages (``Sampling: [y]``) for this process.
-
-    PyMC sets its logger to INFO when it is first imported, so it is imported here first.
-
-    Examples
-    --------
-    >>> import logging
-    >>> quiet_pymc()
-    >>> logging.getLogger("pymc").level == logging.WARNING
-    True
-    """
-    import logging
-
-    import pymc  # noqa: F401
-
-    logging.getLogger("pymc").setLevel(logging.WARNING)
+    chosen = fam.resolve_priors(prepared, priors)
+    return prepared, chosen, fam.resolve(prepared, checked)
 
 
 def build_model(data, model: str = "normal-normal", **options: Any):
     """Build the PyMC model :func:`fit` would sample, without sampling it.
 
-    Takes the arguments of :func:`fit` (sampler settings are ignored). The model keeps
-    its data in ``pm.Data`` containers, so it can be extended in raw PyMC, sampled with
+    Takes the arguments of :func:`fit` (sampler settings are ignored) and refuses, as
+    :func:`fit` does, options that do not apply to the family. The model keeps its data
+    in ``pm.Data`` containers, so it can be extended in raw PyMC, sampled with
     :func:`sample`, or given new data with ``pm.set_data``.
 
     Returns
@@ -456,85 +278,56 @@ def build_model(data, model: str = "normal-normal", **options: Any):
     ...                    priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
     >>> [rv.name for rv in m.free_RVs]
     ['mu', 'tau', 'theta_z', 'theta_new_z']
+    >>> bk.build_model(bk.data_path("oud_abstinence.csv"), "exposure-response",
+    ...                pooling="none")
+    Traceback (most recent call last):
+    ...
+    bayeskit.families._base.OptionsError: option 'pooling' does not apply to model ...
     """
-    if options.get("method", "mcmc") != "mcmc":
+    if options.pop("method", "mcmc") != "mcmc":
         raise UserError("build_model builds the MCMC model; the exact engine has none")
-    token = _BUILD_ONLY.set(True)
-    try:
-        return fit(data, model, **options)
-    finally:
-        _BUILD_ONLY.reset(token)
-
-
-def _mcmc_fit(model, fam, prepared, chosen, settings, sampling) -> Fit:
-    """Sample a built model and wrap it, with its diagnostics, in a :class:`Fit`."""
-    from bayeskit.diagnostics import diagnose
-
-    if _BUILD_ONLY.get():
-        return model
-
-    idata = sample(model, **sampling)
-    return Fit(idata, model, fam.name, "mcmc", prepared, chosen, settings, checks=diagnose(idata))
+    for key in ("draws", "tune", "chains", "seed", "sampler", "target_accept", "progress"):
+        options.pop(key, None)
+    fam = get_family(model)
+    fixed = {k: options.pop(k, None) for k in ("priors", "outcome", "timepoint")}
+    effect_options = options.pop("effect_options", None)
+    exclude = options.pop("exclude", ())
+    given = {**(options.pop("model_options", None) or {}), **options}
+    prepared, chosen, resolved = _setup(
+        fam,
+        data,
+        fixed["priors"],
+        given,
+        fixed["outcome"],
+        fixed["timepoint"],
+        effect_options,
+        exclude,
+    )
+    return fam.build(prepared, chosen, resolved)
 
 
 def resolve_priors(fam, prepared, given: Mapping[str, Any] | None) -> dict:
     """Return the family's default priors, overridden by those given (text or Prior).
 
+    The family decides (:meth:`bayeskit.families.Family.resolve_priors`).
+
     Examples
     --------
     >>> import bayeskit as bk
     >>> from bayeskit.evidence import load_evidence
-    >>> from bayeskit.models import get_family
+    >>> from bayeskit.families.data import study_data
     >>> prepared = study_data(load_evidence(bk.data_path("eight_schools.csv")))
-    >>> chosen = resolve_priors(get_family("normal-normal"), prepared, {"tau": "HalfCauchy(5)"})
+    >>> chosen = resolve_priors("normal-normal", prepared, {"tau": "HalfCauchy(5)"})
     >>> {name: str(prior) for name, prior in chosen.items()}
     {'mu': 'Normal(mu=0, sigma=129)', 'tau': 'HalfCauchy(beta=5)',
      'beta': 'Normal(mu=0, sigma=129)'}
     """
-    from bayeskit.priors import default_priors, parse_prior
-
-    given = dict(given or {})
-    unknown = sorted(set(given) - set(fam.prior_names))
-    if unknown:
-        raise UserError(
-            f"model {fam.name} has no prior called {unknown[0]!r}; its priors: "
-            f"{', '.join(fam.prior_names)}"
-        )
-    if isinstance(prepared, StudyData):
-        chosen = default_priors(prepared.measure, yi=prepared.yi, sei=prepared.sei)
-    elif prepared.outcome_type == "binary":
-        chosen = default_priors("OR")
-    else:
-        se_diff = prepared.se * np.sqrt(2)
-        chosen = default_priors(None, yi=None, sei=se_diff)
-        scale = float(f"{10 * np.max(np.abs(prepared.mean)):.3g}") or 1.0
-        chosen["baseline"] = parse_prior(f"Normal(0, {scale})")
-    chosen = {k: v for k, v in chosen.items() if k in fam.prior_names}
-    for name, value in given.items():
-        chosen[name] = parse_prior(
-            value,
-            allow_flat=name in ("mu", "beta"),
-            positive=name in ("tau", "baseline_sd"),
-            what=f"prior for {name}",
-        )
-    return chosen
-
-
-def _tables(data) -> list[pd.DataFrame]:
-    """Return the evidence as a list of validated tables, one per file (shapes may differ)."""
-    from bayeskit.evidence import load_evidence
-
-    if isinstance(data, pd.DataFrame):
-        return [data]
-    if isinstance(data, list) and all(isinstance(t, pd.DataFrame) for t in data):
-        return data
-    paths = [data] if isinstance(data, (str, Path)) else list(data)
-    return [load_evidence(p) for p in paths]
+    return get_family(fam).resolve_priors(prepared, given)
 
 
 def _without(data, exclude: Sequence[str]):
     """Return the data with the named studies' rows removed (each file keeps its attrs)."""
-    tables = _tables(data)
+    tables = evidence_tables(data)
     known = {str(s) for t in tables for s in t["study"]}
     missing = sorted(set(exclude) - known)
     if missing:
@@ -550,38 +343,3 @@ def _without(data, exclude: Sequence[str]):
     if len(out) == 1:
         return out[0]
     return out
-
-
-def _prepare(fam, evidence, measure, outcome, timepoint, covariates, effect_options):
-    if fam.data == "study":
-        return study_data(
-            evidence,
-            measure=measure,
-            outcome=outcome,
-            timepoint=timepoint,
-            covariates=covariates,
-            **effect_options,
-        )
-    return arm_data(
-        evidence,
-        outcome_type=fam.outcome_type,
-        outcome=outcome,
-        timepoint=timepoint,
-        covariates=covariates,
-    )
-
-
-def _observed_control_risk(prepared) -> float | None:
-    """Median observed risk in control arms (None when there are none or not binary)."""
-    if isinstance(prepared, ArmData):
-        if prepared.outcome_type != "binary" or not (prepared.treat < 0).any():
-            return None
-        control = prepared.treat < 0
-        risk = prepared.events[control] / prepared.n[control]
-    else:
-        table = prepared.table
-        if prepared.measure not in ("OR", "RR") or "ci" not in table or "n2i" not in table:
-            return None
-        risk = (table["ci"] / table["n2i"]).to_numpy(float)
-    risk = float(np.median(risk))
-    return risk if 0 < risk < 1 else None

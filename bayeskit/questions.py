@@ -22,8 +22,10 @@ def effect_draws(
 ) -> xr.Dataset:
     """Posterior draws of exposure and effect (vs no drug) for one regimen.
 
-    Returns a Dataset with ``exposure`` (systemic mg/kg) and ``effect`` (log odds ratio or
-    SMD against no ketamine), dims ``(chain, draw)``.
+    The family's own prediction (``predict`` of
+    :class:`bayeskit.families.exposure.ExposureResponse`, the model's mean function).
+    Returns a Dataset with ``exposure`` (systemic mg/kg) and ``effect`` (log odds ratio
+    or SMD against no ketamine), dims ``(chain, draw)``.
 
     Examples
     --------
@@ -44,44 +46,22 @@ def effect_draws(
     >>> draws["exposure"].values.tolist(), draws["effect"].values.tolist()
     ([[0.5, 0.5, 0.5, 0.5]], [[0.2, 0.4, 0.6, 0.8]])
     """
-    if fit.family != "exposure-response":
-        raise UserError("predict needs an exposure-response fit (model exposure-response)")
-    post = fit.idata["posterior"].to_dataset()
-    routes = list(post["bioavailability"]["route"].values)
-    if route not in routes:
+    from bayeskit.families import get_family
+
+    family = get_family(fit.family)
+    if family.predict is None:
         raise UserError(
-            f"route {route!r} is not in this fit; its routes: {', '.join(routes)} "
-            "(add the route to the route table)"
+            f"predict needs a fit of a family with regimens (exposure-response), not {fit.family}"
         )
-    if dose_mg_per_kg < 0 or sessions < 1:
-        raise UserError("dose_mg_per_kg must be at least 0 and sessions at least 1")
-    indications = list(post["indication"].values)
-    if indication is None:
-        if len(indications) > 1:
-            raise UserError(f"choose an indication: {', '.join(indications)}")
-        indication = indications[0]
-    elif indication not in indications:
-        raise UserError(f"indication {indication!r} is not in this fit: {', '.join(indications)}")
-    s = fit.settings
-    F = post["bioavailability"].sel(route=route)
-    mult = sessions if s["sessions"] == "multiplier" else 1.0
-    E = dose_mg_per_kg * F * mult
-    if s["form"] == "loglinear":
-        eff = post["beta_dose"].sel(indication=indication) * np.log2(1 + E / s["exposure_ref"])
-    else:
-        eff = post["emax"].sel(indication=indication) * E / (post["ed50"] + E)
-    if dose_mg_per_kg > 0:
-        if "beta_sessions" in post:
-            eff = eff + post["beta_sessions"] * np.log2(sessions)
-        if "route_effect" in post:
-            eff = eff + post["route_effect"].sel(route=route)
-    out = xr.Dataset({"exposure": E, "effect": eff})
-    if "alpha_mu" in post:
-        base = post["alpha_mu"].sel(indication=indication)
-        p0 = 1 / (1 + np.exp(-base))
-        p1 = 1 / (1 + np.exp(-(base + eff)))
-        out = out.assign(p_without=p0, p_with=p1, difference=p1 - p0)
-    return out.drop_vars([c for c in out.coords if c not in ("chain", "draw")])
+    draws = family.predict(
+        fit.idata["posterior"].to_dataset(),
+        fit.settings,
+        route=route,
+        dose_mg_per_kg=dose_mg_per_kg,
+        sessions=sessions,
+        indication=indication,
+    )
+    return draws
 
 
 def predict(

@@ -65,8 +65,8 @@ def sensitivity(
     >>> bool(table.loc[table["scenario"] == "main", "shift_sd"].eq(0).all())
     True
     """
-    from bayeskit.fitting import fit
     from bayeskit.parallel import run_tasks
+    from bayeskit.workflow import fit_spec
 
     kwargs = spec.fit_kwargs()
     files = spec.data_files()
@@ -77,7 +77,7 @@ def sensitivity(
         scenarios.append((label, alt, ()))
     if progress:
         progress("main", 0, len(scenarios) + 1)
-    main = fit(files, **kwargs)
+    main, _, _ = fit_spec(spec, tables=False)
     rows = _headline_rows("main", main, headline)
     if spec.sensitivity.leave_one_out:
         scenarios += [(f"without {study}", {}, (study,)) for study in main.data.study]

@@ -12,13 +12,29 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from bayeskit.errors import UserError
-from bayeskit.evidence.schema import DESIGNS
+from bayeskit.families._base import OptionsError
 
 #: A spec is a few hundred bytes; a larger file is not a spec (and is refused unread).
 MAX_SPEC_BYTES = 1024 * 1024
+
+
+class _Refused(ValueError):
+    """Options the family refused, kept as (option, message) pairs for the error list."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(message for _, message in problems))
 
 
 class _Section(BaseModel):
@@ -49,51 +65,52 @@ class DataSpec(_Section):
     sd_change: float | None = Field(None, gt=0)
 
 
-class ModelSpec(_Section):
-    """``[model]``: the family, pooling, covariates and structure.
+class ModelSpec(BaseModel):
+    """``[model]``: the family and its options.
+
+    The options (pooling, covariates, baseline, scale, form, ...) are the family's own
+    (:mod:`bayeskit.families`): the family checks them, with their defaults, and refuses
+    any that do not apply to it.
 
     Examples
     --------
     >>> model = ModelSpec(family="Binomial_Normal", pooling="full")
-    >>> model.family, model.pooling, model.parametrization
-    ('binomial-normal', 'full', 'auto')
+    >>> model.family, model.options()
+    ('binomial-normal', {'pooling': 'full'})
+    >>> ModelSpec(family="exposure-response", pooling="none")
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for ModelSpec
+    ...
     """
 
+    model_config = ConfigDict(extra="allow", frozen=True)
+
     family: str = "normal-normal"
-    pooling: Literal["partial", "none", "full"] = "partial"
-    parametrization: Literal["auto", "noncentered", "centered"] = "auto"
-    covariates: str | list[str] | None = None
-    baseline: Literal["fixed", "random"] = "fixed"
-    baseline_risk: float | None = Field(None, gt=0, lt=1)
-    # exposure-response only (see bayeskit.models.exposure)
-    scale: Literal["logit", "smd"] | None = None
-    form: Literal["loglinear", "emax"] | None = None
-    sessions: Literal["multiplier", "term", "ignore"] | None = None
-    exposure_ref: float | None = Field(None, gt=0)
-    route_effect: bool | None = None
-    borrowing: bool | None = None
-    designs: list[Literal[DESIGNS]] | None = None  # type: ignore[valid-type]
-    bias_sd: dict[str, float] | None = None
-    design_weight: dict[str, float] | None = None
 
     @field_validator("family")
     @classmethod
     def _known_family(cls, value: str) -> str:
-        from bayeskit.models import FAMILIES
+        from bayeskit.families import FAMILIES
 
         key = value.strip().lower().replace("_", "-")
         if key not in FAMILIES:
             raise ValueError(f"unknown model family; choose one of {', '.join(FAMILIES)}")
         return key
 
-    @field_validator("covariates")
-    @classmethod
-    def _readable_formula(cls, value: str | list[str] | None) -> str | list[str] | None:
-        from bayeskit.design import parse_formula
+    @model_validator(mode="after")
+    def _family_options(self) -> ModelSpec:
+        from bayeskit.families import get_family
 
-        if isinstance(value, str) and value.strip().startswith("~"):
-            parse_formula(value)  # a UserError is a ValueError: reported under its key
-        return value
+        try:
+            get_family(self.family).options(self.options())
+        except OptionsError as err:  # reported with the spec's other problems, one a line
+            raise _Refused(err.problems) from None
+        return self
+
+    def options(self) -> dict[str, Any]:
+        """Return the family options this section sets (the family supplies defaults)."""
+        return {k: v for k, v in (self.model_extra or {}).items() if v is not None}
 
 
 class QuestionSpec(_Section):
@@ -187,18 +204,20 @@ class Spec(_Section):
 
     @field_validator("priors")
     @classmethod
-    def _parse_priors(cls, value: dict[str, str]) -> dict[str, str]:
+    def _parse_priors(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        from bayeskit.families import get_family
         from bayeskit.priors import parse_prior
 
+        # the family's rules (which slots exist, positive-only, flat allowed); when the
+        # [model] section itself is wrong, only the prior texts are checked
+        model = info.data.get("model")
+        family = get_family(model.family) if model is not None else None
         try:
             return {
                 k: str(
-                    parse_prior(
-                        v,
-                        allow_flat=k in ("mu", "beta"),
-                        positive=k in ("tau", "baseline_sd"),
-                        what=f"priors.{k}",
-                    )
+                    family.parse_prior(k, v, what=f"priors.{k}")
+                    if family is not None
+                    else parse_prior(v, allow_flat=True, what=f"priors.{k}")
                 )
                 for k, v in value.items()
             }
@@ -231,7 +250,15 @@ class Spec(_Section):
         return out
 
     def fit_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`bayeskit.fit` that this spec stands for."""
+        """Keyword arguments for :func:`bayeskit.fit` that this spec stands for.
+
+        Examples
+        --------
+        >>> from bayeskit._resources import models_dir
+        >>> kwargs = load_spec(models_dir() / "oud_abstinence.toml").fit_kwargs()
+        >>> kwargs["model"], sorted(kwargs["model_options"])
+        ('exposure-response', ['exposure_ref', 'form', 'route_effect', 'scale', 'sessions'])
+        """
         d, m, s = self.data, self.model, self.sampler
         effect_options = {
             "add": d.add,
@@ -240,25 +267,17 @@ class Spec(_Section):
             "ri": d.ri,
             "sd_change": d.sd_change,
         }
-        exposure = {k: getattr(m, k) for k in ("scale", "form", "sessions", "exposure_ref",
-                                               "route_effect", "borrowing", "designs",
-                                               "bias_sd", "design_weight")
-                    if getattr(m, k) is not None}  # fmt: skip
+        options = m.options()
+        if d.measure is not None:
+            options["measure"] = d.measure
         if d.outcome_sd is not None:
-            exposure["outcome_sd"] = d.outcome_sd
-        if exposure and m.family != "exposure-response":
-            raise UserError(
-                f"model options {', '.join(sorted(exposure))} apply to the "
-                f"exposure-response family, not {m.family}"
-            )
+            options["outcome_sd"] = d.outcome_sd
         return {
-            "model": m.family, "measure": d.measure, "outcome": d.outcome,
-            "timepoint": d.timepoint, "covariates": m.covariates, "priors": dict(self.priors),
-            "pooling": m.pooling, "parametrization": m.parametrization, "baseline": m.baseline,
-            "baseline_risk": m.baseline_risk, "method": s.method, "draws": s.draws,
+            "model": m.family, "outcome": d.outcome, "timepoint": d.timepoint,
+            "priors": dict(self.priors), "method": s.method, "draws": s.draws,
             "tune": s.tune, "chains": s.chains, "seed": s.seed, "sampler": s.sampler,
             "target_accept": s.target_accept, "effect_options": effect_options,
-            "model_options": exposure,
+            "model_options": options,
         }  # fmt: skip
 
     def to_toml_dict(self) -> dict[str, Any]:
@@ -339,12 +358,12 @@ def spec_from_dict(raw: dict, *, source: str = "(spec)", base_dir: str | Path = 
     >>> from bayeskit.spec import spec_from_dict
     >>> spec = spec_from_dict({"data": {"files": ["eight_schools.csv"]},
     ...                        "priors": {"tau": "HalfCauchy(5)"}})
-    >>> spec.model.family, spec.model.pooling, spec.priors["tau"]
-    ('normal-normal', 'partial', 'HalfCauchy(beta=5)')
+    >>> spec.model.family, spec.model.options(), spec.priors["tau"]
+    ('normal-normal', {}, 'HalfCauchy(beta=5)')
     >>> spec_from_dict({"data": {"files": ["x.csv"]}, "model": {"pooling": "some"}})
     Traceback (most recent call last):
     ...
-    bayeskit.errors.UserError: ...model.pooling...
+    bayeskit.errors.UserError: ...option 'pooling' of model normal-normal...
     """
     if not isinstance(raw, dict):
         raise TypeError(f"spec_from_dict takes a dict of the spec's tables; got {type(raw)}")
@@ -358,6 +377,11 @@ def spec_from_dict(raw: dict, *, source: str = "(spec)", base_dir: str | Path = 
     except ValidationError as err:
         lines = []
         for e in err.errors():
+            refused = (e.get("ctx") or {}).get("error")
+            if isinstance(refused, _Refused):  # options the family refuses, one a line
+                where = ".".join(str(p) for p in e["loc"])
+                lines += [f"  - key '{where}.{k}': {msg}" for k, msg in refused.problems]
+                continue
             key = ".".join(str(p) for p in e["loc"]) or "(top level)"
             msg = e["msg"].removeprefix("Value error, ")
             if e["type"] == "extra_forbidden":

@@ -5,8 +5,8 @@ import pytest
 
 import bayeskit as bk
 from bayeskit import compiled
-from bayeskit.models import normal_normal
-from bayeskit.models.data import study_data
+from bayeskit.families import normal_normal
+from bayeskit.families.data import study_data
 from bayeskit.priors import parse_prior
 
 PRIORS = {"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"}

@@ -15,7 +15,7 @@ from scipy import integrate
 
 import bayeskit as bk
 from bayeskit.exact import exact_posterior
-from bayeskit.models.data import StudyData
+from bayeskit.families.data import StudyData
 from bayeskit.priors import parse_prior
 from tests.conftest import REFERENCE
 

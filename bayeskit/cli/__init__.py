@@ -10,10 +10,13 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from bayeskit.families import REGISTRY
 
 app = typer.Typer(
     name="bayeskit",
@@ -25,6 +28,20 @@ app = typer.Typer(
 )
 
 EXIT_OK, EXIT_FAILED_DIAGNOSTICS, EXIT_USER_ERROR = 0, 1, 2
+
+# Closed choices, so that --help lists every value and Click refuses others (exit 2).
+# Model comes from the families registry; the others mirror their library tables
+# (fitting.METHODS, fitting.SAMPLERS, the pooling option, measures.MEASURES and
+# measures.ALIASES), which would cost a second of imports at every --help:
+# tests/cli/test_cli_choices.py keeps them equal.
+Model = Enum("Model", {name: name for name in REGISTRY}, type=str)
+Method = Enum("Method", {m: m for m in ("mcmc", "exact")}, type=str)
+Sampler = Enum("Sampler", {s: s for s in ("nutpie", "pymc")}, type=str)
+Pooling = Enum("Pooling", {p: p for p in ("partial", "none", "full")}, type=str)
+MEASURE_CODES = ("OR", "RR", "RD", "PLO", "MD", "SMD", "PREPOST", "SMCR", "SMCC")
+MEASURE_ALIASES = ("MC", "LOGOR", "LOGRR", "HEDGES", "G")
+Measure = Enum("Measure", {m: m for m in (*MEASURE_CODES, *MEASURE_ALIASES)}, type=str)
+CHOICE = {"case_sensitive": False}
 
 SCHEDULER_HELP = (
     "Where the fits run: 'local' (a Dask LocalCluster with one worker per core), "
@@ -115,12 +132,13 @@ def effects(
         list[Path], typer.Argument(help="Evidence table(s) (CSV).", show_default=False)
     ],
     measure: Annotated[
-        str | None,
+        Measure | None,
         typer.Option(
             "--measure",
             "-m",
-            help="OR, RR, RD, PLO, MD, SMD, PREPOST or SMCR (metafor's codes "
-            "accepted). Not needed for study-level tables.",
+            help="Effect measure (metafor's codes; MC is PREPOST). Not needed for "
+            "study-level tables.",
+            **CHOICE,
         ),
     ] = None,
     outcome: Annotated[
@@ -165,7 +183,7 @@ def effects(
         check_writable(out, force=force)
     table = compute(
         load_evidence(file),
-        measure,
+        _value(measure),
         outcome=outcome,
         timepoint=timepoint,
         add=add,
@@ -202,12 +220,10 @@ def fit(
     data: Annotated[
         list[Path] | None, typer.Option(help="Evidence file(s) (CSV), instead of a spec.")
     ] = None,
-    model: Annotated[
-        str, typer.Option(help="normal-normal, binomial-normal or normal-arm.")
-    ] = "normal-normal",
+    model: Annotated[Model, typer.Option(help="Model family.", **CHOICE)] = "normal-normal",
     measure: Annotated[
-        str | None,
-        typer.Option(help="Effect measure for normal-normal on arm-level data (OR, SMD, ...)."),
+        Measure | None,
+        typer.Option(help="Effect measure for normal-normal on arm-level data.", **CHOICE),
     ] = None,
     outcome: Annotated[str | None, typer.Option(help="Outcome to analyse.")] = None,
     timepoint: Annotated[str | None, typer.Option(help="Timepoint to analyse.")] = None,
@@ -223,16 +239,21 @@ def fit(
         typer.Option(help="A prior as NAME=DIST, e.g. 'tau=HalfNormal(0.5)' (repeatable)."),
     ] = None,
     pooling: Annotated[
-        str | None, typer.Option(help="partial (default), none or full; overrides a spec's.")
+        Pooling | None,
+        typer.Option(help="Pooling (default partial); overrides a spec's.", **CHOICE),
     ] = None,
-    method: Annotated[str | None, typer.Option(help="mcmc or exact (normal-normal only).")] = None,
+    method: Annotated[
+        Method | None, typer.Option(help="exact: normal-normal only.", **CHOICE)
+    ] = None,
     seed: Annotated[
         int | None, typer.Option(help="Random seed (recorded in the manifest).")
     ] = None,
     draws: Annotated[int | None, typer.Option(help="Posterior draws per chain.")] = None,
     tune: Annotated[int | None, typer.Option(help="Tuning steps per chain.")] = None,
     chains: Annotated[int | None, typer.Option(help="Number of chains.")] = None,
-    sampler: Annotated[str | None, typer.Option(help="nutpie (default) or pymc.")] = None,
+    sampler: Annotated[
+        Sampler | None, typer.Option(help="NUTS sampler (default nutpie).", **CHOICE)
+    ] = None,
     target_accept: Annotated[
         float | None, typer.Option(help="NUTS target acceptance rate.")
     ] = None,
@@ -242,13 +263,8 @@ def fit(
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Fit a Bayesian meta-analysis and write its run directory."""
-    import json
-
-    from bayeskit.errors import UserError
-    from bayeskit.spec import load_spec, spec_from_dict
-
     sampler_flags = {
-        k: v
+        k: _value(v)
         for k, v in {
             "method": method,
             "seed": seed,
@@ -262,47 +278,26 @@ def fit(
     }
     if spec is not None:
         if data or covariate or prior or measure or outcome or timepoint:
+            from bayeskit.errors import UserError
+
             raise UserError(
                 "give either a spec file or --data/--model flags, not both "
                 "(sampler flags such as --seed may override a spec)"
             )
-        loaded = load_spec(spec)
-        raw = loaded.model_dump(mode="json", exclude={"base_dir"})
-        raw["sampler"] |= sampler_flags
-        if pooling is not None:
-            raw["model"]["pooling"] = pooling
-        the_spec = spec_from_dict(raw, source=str(spec), base_dir=loaded.base_dir)
+        the_spec = _spec_with_flags(spec, sampler_flags, pooling)
     else:
-        if not data:
-            raise UserError(
-                "say what to fit: a spec file (bayeskit fit models/NAME.toml) or "
-                "--data FILE with --model"
-            )
-        priors = _parse_prior_flags(prior)
-        covariates = covariate or None
-        if covariates and len(covariates) == 1 and covariates[0].strip().startswith("~"):
-            covariates = covariates[0]
-        raw = {
-            "data": {
-                "files": [str(p) for p in data],
-                "measure": measure,
-                "outcome": outcome,
-                "timepoint": timepoint,
-            },
-            "model": {"family": model, "pooling": pooling or "partial", "covariates": covariates},
-            "priors": priors,
-            "sampler": sampler_flags,
-        }
-        the_spec = spec_from_dict(raw, source="command line", base_dir=Path.cwd())
+        the_spec = _spec_from_flags(
+            data, model, measure, outcome, timepoint, covariate, prior, pooling, sampler_flags
+        )
     if out is not None:
         from bayeskit.rundir import check_out_dir
 
         check_out_dir(out, force=force)
-    from bayeskit.batches import fit_spec
+    from bayeskit.workflow import fit_spec
 
     show_progress = not quiet and not json_out and sys.stderr.isatty()
     if quiet or json_out:  # PyMC reports "Sampling: [y]" through logging; keep stderr clean
-        from bayeskit.fitting import quiet_pymc
+        from bayeskit.sampling import quiet_pymc
 
         quiet_pymc()
     result, summary, tables = fit_spec(the_spec, progress=show_progress)
@@ -313,6 +308,8 @@ def fit(
             result, out, spec=the_spec.to_toml_dict(), force=force, summary=summary, tables=tables
         )
     if json_out:
+        import json
+
         payload = {
             "verdict": result.verdict,
             "seed": result.settings["seed"],
@@ -320,25 +317,71 @@ def fit(
         }
         typer.echo(json.dumps(payload, default=float))
     elif not quiet:
-        main_rows = summary[~summary.index.str.startswith("question[")]
-        _print_table(
-            main_rows,
-            title=f"{result.family} ({result.method}) posterior",
-            columns=["mean", "sd", "q2.5", "q50", "q97.5"],
-        )
-        if "questions" in tables:
-            _print_table(
-                tables["questions"].reset_index().set_index("question"),
-                title="questions",
-                columns=["quantity", "q50", "q2.5", "q97.5", "prob"],
-            )
-        for check in result.checks:
-            if check.verdict != "pass":
-                typer.echo(f"{check.verdict}: {check.message}", err=True)
-        if out is not None:
-            typer.echo(f"wrote {out}")
+        _show_fit(result, summary, tables, out)
     if strict and result.verdict == "fail":
         raise typer.Exit(EXIT_FAILED_DIAGNOSTICS)
+
+
+def _spec_with_flags(spec: Path, sampler_flags: dict, pooling):
+    """Return the spec file's spec with the sampler flags and --pooling applied."""
+    from bayeskit.spec import load_spec, spec_from_dict
+
+    loaded = load_spec(spec)
+    raw = loaded.model_dump(mode="json", exclude={"base_dir"})
+    raw["sampler"] |= sampler_flags
+    if pooling is not None:
+        raw["model"]["pooling"] = _value(pooling)
+    return spec_from_dict(raw, source=str(spec), base_dir=loaded.base_dir)
+
+
+def _spec_from_flags(data, model, measure, outcome, timepoint, covariate, prior, pooling, sampler):
+    """Return the spec that --data, --model and the other flags stand for."""
+    from bayeskit.errors import UserError
+    from bayeskit.spec import spec_from_dict
+
+    if not data:
+        raise UserError(
+            "say what to fit: a spec file (bayeskit fit models/NAME.toml) or "
+            "--data FILE with --model"
+        )
+    priors = _parse_prior_flags(prior)
+    covariates = covariate or None
+    if covariates and len(covariates) == 1 and covariates[0].strip().startswith("~"):
+        covariates = covariates[0]
+    options = {"pooling": _value(pooling), "covariates": covariates}
+    raw = {
+        "data": {
+            "files": [str(p) for p in data],
+            "measure": _value(measure),
+            "outcome": outcome,
+            "timepoint": timepoint,
+        },
+        "model": {"family": _value(model)} | {k: v for k, v in options.items() if v},
+        "priors": priors,
+        "sampler": sampler,
+    }
+    return spec_from_dict(raw, source="command line", base_dir=Path.cwd())
+
+
+def _show_fit(result, summary, tables, out) -> None:
+    """Print a fit's summary, its answers to questions and its diagnostics' warnings."""
+    main_rows = summary[~summary.index.str.startswith("question[")]
+    _print_table(
+        main_rows,
+        title=f"{result.family} ({result.method}) posterior",
+        columns=["mean", "sd", "q2.5", "q50", "q97.5"],
+    )
+    if "questions" in tables:
+        _print_table(
+            tables["questions"].reset_index().set_index("question"),
+            title="questions",
+            columns=["quantity", "q50", "q2.5", "q97.5", "prob"],
+        )
+    for check in result.checks:
+        if check.verdict != "pass":
+            typer.echo(f"{check.verdict}: {check.message}", err=True)
+    if out is not None:
+        typer.echo(f"wrote {out}")
 
 
 @app.command(epilog="Example: bayeskit report runs/oud_abstinence")
@@ -389,7 +432,7 @@ def teach_pooling(
     force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
 ) -> None:
     """No, partial and complete pooling of the same studies side by side, with shrinkage."""
-    from bayeskit._resources import data_path
+    from bayeskit import data_path
     from bayeskit.rundir import check_out_dir, staged_dir
     from bayeskit.teach import pooling_comparison, shrinkage_plot
 
@@ -469,7 +512,7 @@ def sensitivity(
     spec: Annotated[
         Path,
         typer.Argument(
-            help="An analysis spec (TOML) with a [sensitivity] section.", show_default=False
+            help="An analysis spec (TOML) with a \\[sensitivity] section.", show_default=False
         ),
     ],
     out: Annotated[
@@ -520,12 +563,7 @@ def sensitivity(
 @_user_errors
 def sbc(
     out: Annotated[Path, typer.Option(help="Run directory to write.")],
-    model: Annotated[
-        str,
-        typer.Option(
-            help="Model family: normal-normal, binomial-normal, normal-arm or exposure-response."
-        ),
-    ] = "normal-normal",
+    model: Annotated[Model, typer.Option(help="Model family.", **CHOICE)] = "normal-normal",
     replicates: Annotated[int, typer.Option(help="Simulated data sets.")] = 200,
     studies: Annotated[
         int,
@@ -534,7 +572,7 @@ def sbc(
         ),
     ] = 8,
     method: Annotated[
-        str, typer.Option(help="mcmc, or exact (normal-normal only: the exact engine).")
+        Method, typer.Option(help="exact: normal-normal only (the exact engine).", **CHOICE)
     ] = "mcmc",
     draws: Annotated[
         int, typer.Option(help="Posterior draws per replicate after thinning (ranks 0..draws).")
@@ -555,55 +593,43 @@ def sbc(
     when a parameter fails (ranks not uniform at the 1% level, or 95% coverage more than
     3 Monte Carlo standard errors from 95%).
     """
-    from bayeskit.calibration import SBC_PRIORS, sbc_normal_normal, sbc_passes, write_sbc_run
+    from bayeskit.calibration import sbc as run
+    from bayeskit.calibration import sbc_family, sbc_passes, write_sbc_run
     from bayeskit.errors import UserError
-    from bayeskit.models import get_family
     from bayeskit.rundir import check_out_dir
 
-    family = get_family(model).name
+    method = _value(method)
+    family = sbc_family(_value(model), method)
     priors = _parse_prior_flags(prior)
-    if method not in ("mcmc", "exact"):
-        raise UserError(f"method must be mcmc or exact (got {method!r})")
-    if method == "exact" and family != "normal-normal":
-        raise UserError("the exact engine is for the normal-normal model; use --method mcmc")
     if (draws + 1) % 10:  # ranks 0..draws fall into 10 equal bins
         raise UserError(f"--draws + 1 must be divisible by 10 (got {draws})")
     out = check_out_dir(out, force=force)
     settings = {
-        "model": family,
+        "model": family.name,
         "method": method,
         "replicates": replicates,
         "studies": studies,
         "draws": draws,
         "seed": seed,
-        "priors": SBC_PRIORS[family] | priors,
+        "priors": dict(family.sbc.priors) | priors,
     }
-    if method == "exact":
-        from bayeskit.priors import parse_prior
-
-        chosen = {k: parse_prior(v, what=f"prior for {k}") for k, v in settings["priors"].items()}
-        ranks = sbc_normal_normal(
-            priors=chosen, studies=studies, replicates=replicates, draws=draws, seed=seed
-        )
-    else:
-        from bayeskit.calibration import sbc as run
-
-        ranks = run(
-            family,
-            replicates=replicates,
-            studies=studies,
-            priors=priors,
-            draws=draws,
-            seed=seed,
-            scheduler=scheduler,
-            workers=workers,
-            progress=not quiet,
-        )
+    ranks = run(
+        family.name,
+        method=method,
+        replicates=replicates,
+        studies=studies,
+        priors=priors,
+        draws=draws,
+        seed=seed,
+        scheduler=scheduler,
+        workers=workers,
+        progress=not quiet,
+    )
     summary = write_sbc_run(ranks, out, settings=settings, command=sys.argv)
     if not quiet:
         _print_table(
             summary,
-            f"SBC: {family} ({method}, {replicates} replicates)",
+            f"SBC: {family.name} ({method}, {replicates} replicates)",
             columns=["p_uniform", "coverage_50", "coverage_80", "coverage_95"],
         )
         typer.echo(f"wrote {out}")
@@ -668,6 +694,11 @@ def batch(
         typer.echo(f"error: {row.name}: {getattr(row, 'message', '')}", err=True)
     if len(failed):
         raise typer.Exit(EXIT_FAILED_DIAGNOSTICS)
+
+
+def _value(choice):
+    """Return the plain value of an Enum choice (None stays None)."""
+    return choice.value if isinstance(choice, Enum) else choice
 
 
 def _print_table(table, title: str, columns: list[str] | None = None) -> None:

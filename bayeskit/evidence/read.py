@@ -126,45 +126,51 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, list[Issue]]:
 
 
 def _parse(raw: bytes, name: str) -> tuple[pd.DataFrame, list[Issue]]:
+    text, problem = _text(raw, name)
+    if problem is not None:
+        return _empty(), [problem]
+    records, problem = _records(text, name)
+    if problem is not None:
+        return _empty(), [problem]
+    return _table(records, name)
+
+
+def _text(raw: bytes, name: str) -> tuple[str, Issue | None]:
+    """Decode the bytes as UTF-8 text; an encoding problem or an empty file is an issue."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
-        return _empty(), [
-            Issue(
-                name,
-                line,
-                None,
-                None,
-                f"the file is not UTF-8 text (byte 0x{raw[err.start]:02x} "
-                "cannot be decoded); save it as 'CSV UTF-8'",
-            )
-        ]
+        return "", Issue(
+            name,
+            line,
+            None,
+            None,
+            f"the file is not UTF-8 text (byte 0x{raw[err.start]:02x} "
+            "cannot be decoded); save it as 'CSV UTF-8'",
+        )
     if "\x00" in text:
-        return _empty(), [
-            Issue(
-                name,
-                None,
-                None,
-                None,
-                "the file contains NUL bytes: it is not a "
-                "text CSV file (UTF-16 or a spreadsheet?); save it as 'CSV UTF-8'",
-            )
-        ]
+        return "", Issue(
+            name,
+            None,
+            None,
+            None,
+            "the file contains NUL bytes: it is not a "
+            "text CSV file (UTF-16 or a spreadsheet?); save it as 'CSV UTF-8'",
+        )
     if not text.strip():
-        return _empty(), [
-            Issue(
-                name,
-                None,
-                None,
-                None,
-                "the file is empty: expected a header row and at least one data row",
-            )
-        ]
+        return "", Issue(
+            name,
+            None,
+            None,
+            None,
+            "the file is empty: expected a header row and at least one data row",
+        )
+    return text, None
 
-    records, problem = _records(text, name)
-    if problem is not None:
-        return _empty(), [problem]
+
+def _table(records: list[list[str]], name: str) -> tuple[pd.DataFrame, list[Issue]]:
+    """Turn the records into a table of stripped strings; header and row problems are issues."""
     header = [h.strip().lower() for h in records[0]]
     if len(header) == 1:
         for delim, words in _OTHER_DELIMITERS.items():

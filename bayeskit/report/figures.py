@@ -6,19 +6,18 @@ plot, no posterior predictive draws for a predictive check, ...). Figures are bu
 ``matplotlib.figure.Figure`` directly rather than through ``pyplot``, so building a
 report neither opens windows nor leaks figures into a user's interactive session.
 
-:func:`regimen_draws` recomputes, from a posterior Dataset and the fit's settings, what
-:func:`bayeskit.questions.effect_draws` computes from a live fit: a report cannot rebuild
-the ``Fit`` object, only read its posterior.
+Predictions for a regimen come from the family's ``predict``, which needs only a
+posterior Dataset and the fit's settings: a report cannot rebuild the ``Fit`` object,
+only read its posterior.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from bayeskit.errors import UserError
 
@@ -440,92 +439,6 @@ def _axis_label(run: Run, name: str) -> str:
 # --------------------------------------------------------------------------- exposure-response
 
 
-def regimen_draws(
-    posterior: xr.Dataset,
-    settings: Mapping[str, Any],
-    *,
-    route: str,
-    dose_mg_per_kg: float | Sequence[float] | np.ndarray,
-    sessions: float = 1,
-    indication: str | None = None,
-) -> xr.Dataset:
-    """Posterior draws of exposure and effect (vs no drug) for a regimen, from a posterior.
-
-    The same computation as :func:`bayeskit.questions.effect_draws`, which needs a live
-    ``Fit``, from what a run directory keeps: the posterior and the settings recorded in
-    the manifest (``form``, ``sessions``, ``exposure_ref``). ``dose_mg_per_kg`` may be an
-    array, which adds a ``dose`` dimension, so a whole dose-response curve is one call.
-
-    Parameters
-    ----------
-    posterior : xarray.Dataset
-        The ``posterior`` group of an exposure-response fit.
-    settings : mapping
-        The fit's settings (``manifest["settings"]``).
-    route, dose_mg_per_kg, sessions, indication
-        The regimen, as for :func:`bayeskit.questions.predict`.
-
-    Returns
-    -------
-    xarray.Dataset
-        ``exposure`` and ``effect``, plus ``p_without``, ``p_with`` and ``difference``
-        when the fit has baselines (``alpha_mu``); dims ``(chain, draw)`` and ``dose``
-        for an array of doses.
-
-    Examples
-    --------
-    >>> import numpy as np, xarray as xr
-    >>> post = xr.Dataset({
-    ...     "bioavailability": (("chain", "draw", "route"), np.full((1, 2, 1), 0.5)),
-    ...     "beta_dose": (("chain", "draw", "indication"), np.full((1, 2, 1), 0.3)),
-    ... }, coords={"route": ["im"], "indication": ["OUD"]})
-    >>> s = {"form": "loglinear", "sessions": "multiplier", "exposure_ref": 0.1}
-    >>> d = regimen_draws(post, s, route="im", dose_mg_per_kg=[0.0, 0.2])
-    >>> d["effect"].isel(chain=0, draw=0).values.round(2).tolist()  # 0.3 x log2(1 + 0.1/0.1)
-    [0.0, 0.3]
-    """
-    routes = [str(r) for r in posterior["bioavailability"]["route"].values]
-    if route not in routes:
-        raise UserError(f"route {route!r} is not in this fit; its routes: {', '.join(routes)}")
-    indications = [str(i) for i in posterior["indication"].values]
-    if indication is None:
-        if len(indications) > 1:
-            raise UserError(f"choose an indication: {', '.join(indications)}")
-        indication = indications[0]
-    elif indication not in indications:
-        raise UserError(f"indication {indication!r} is not in this fit: {', '.join(indications)}")
-    if np.ndim(dose_mg_per_kg):
-        values = np.asarray(dose_mg_per_kg, dtype=float)
-        dose: Any = xr.DataArray(values, dims="dose", coords={"dose": values})
-    else:
-        dose = float(dose_mg_per_kg)
-    if np.any(np.asarray(dose_mg_per_kg) < 0) or sessions < 1:
-        raise UserError("dose_mg_per_kg must be at least 0 and sessions at least 1")
-
-    F = posterior["bioavailability"].sel(route=route)
-    mult = sessions if settings["sessions"] == "multiplier" else 1.0
-    E = dose * F * mult
-    if settings["form"] == "loglinear":
-        slope = posterior["beta_dose"].sel(indication=indication)
-        effect = slope * np.log2(1 + E / settings["exposure_ref"])
-    else:
-        effect = posterior["emax"].sel(indication=indication) * E / (posterior["ed50"] + E)
-    # sessions and route terms belong to ketamine arms only: no drug, no extra effect
-    on = dose > 0
-    if "beta_sessions" in posterior:
-        effect = effect + xr.where(on, posterior["beta_sessions"] * np.log2(sessions), 0.0)
-    if "route_effect" in posterior:
-        effect = effect + xr.where(on, posterior["route_effect"].sel(route=route), 0.0)
-    out = xr.Dataset({"exposure": E, "effect": effect})
-    if "alpha_mu" in posterior:
-        base = posterior["alpha_mu"].sel(indication=indication)
-        p0 = 1 / (1 + np.exp(-base))
-        p1 = 1 / (1 + np.exp(-(base + effect)))
-        out = out.assign(p_without=p0, p_with=p1, difference=p1 - p0)
-    keep = ("chain", "draw", "dose")
-    return out.drop_vars([c for c in out.coords if c not in keep]).transpose("chain", "draw", ...)
-
-
 def _curve_routes(run: Run, routes: list[str]) -> list[str]:
     wanted = []
     if run.data is not None and "route" in run.data:
@@ -567,7 +480,10 @@ def exposure_response_figure(run: Run) -> Figure | None:
     None
     """
     post = run.group("posterior")
-    if run.family != "exposure-response" or post is None or "bioavailability" not in post:
+    family = run.model_family
+    if family is None or family.predict is None or post is None:
+        return None
+    if "bioavailability" not in post:
         return None
     settings = run.settings
     if not {"form", "sessions", "exposure_ref"} <= set(settings):
@@ -582,7 +498,7 @@ def exposure_response_figure(run: Run) -> Figure | None:
     axes = fig.subplots(1, len(indications), squeeze=False)[0]
     for ax, ind in zip(axes, indications, strict=True):
         for k, route in enumerate(routes):
-            d = regimen_draws(
+            d = family.predict(
                 draws_kept, settings, route=route, dose_mg_per_kg=grid, indication=ind
             )
             y = d["p_with"] if probability else d["effect"]

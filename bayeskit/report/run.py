@@ -65,6 +65,17 @@ class Run:
         return str(self.manifest.get("family") or "")
 
     @property
+    def model_family(self):
+        """The :class:`~bayeskit.families.Family` of the run, or None when unknown."""
+        from bayeskit.errors import UserError
+        from bayeskit.families import get_family
+
+        try:
+            return get_family(self.family) if self.family else None
+        except UserError:  # a run of a family this version does not have
+            return None
+
+    @property
     def method(self) -> str:
         """``mcmc`` or ``exact``."""
         return str(self.manifest.get("method") or "")
@@ -95,12 +106,10 @@ class Run:
     @property
     def measure(self) -> str | None:
         """The effect measure on which ``mu`` and ``theta`` live, or None when unknown."""
-        if self.family == "binomial-normal":
-            return "OR"
-        if self.family == "normal-arm":
-            return "MD"
-        if self.family == "exposure-response":
-            return "OR" if self.settings.get("scale", "logit") == "logit" else "SMD"
+        family = self.model_family
+        fixed = family.measure(self.settings) if family is not None else None
+        if fixed is not None:  # the family's own scale (binomial-normal: OR, ...)
+            return fixed
         if self.data is not None and "measure" in self.data:
             codes = self.data["measure"].dropna().astype(str).str.upper().unique()
             if len(codes) == 1:

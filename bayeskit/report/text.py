@@ -190,7 +190,8 @@ def headline(run: Run) -> list[str]:
     """
     k = _n_studies(run)
     lead = f"Across {k} {'study' if k == 1 else 'studies'}, " if k else ""
-    if run.family == "exposure-response":
+    family = run.model_family
+    if family is not None and not family.pooled:  # no pooled mu: say what exposure does
         sentences = _exposure_sentences(run, lead)
     else:
         sentences = _pooled_sentences(run, lead)

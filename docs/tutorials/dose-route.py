@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 import bayeskit as bk
-from bayeskit.models.exposure import beta_params
+from bayeskit.families.exposure.model import beta_params
 from bayeskit.questions import effect_draws
 from bayeskit.spec import load_spec
 

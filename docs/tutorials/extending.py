@@ -4,7 +4,7 @@
 # bayeskit's families cover the common cases; a statistician will sooner or later want a
 # term they do not have. Every MCMC fit returns its PyMC model (`fit.model`), built with
 # named dims and data containers, so the model can be extended with ordinary PyMC code
-# and sampled again with the same machinery (`bayeskit.fitting.sample`), diagnostics
+# and sampled again with the same machinery (`bayeskit.sampling.sample`), diagnostics
 # (`bayeskit.diagnostics.diagnose`) and summaries (`bayeskit.summary.summarize`).
 #
 # The example: the eight-schools data, plus a ninth school that reported its result only
@@ -22,7 +22,7 @@ from pymc.model.fgraph import clone_model
 
 import bayeskit as bk
 from bayeskit.diagnostics import diagnose, verdict
-from bayeskit.fitting import sample
+from bayeskit.sampling import sample
 from bayeskit.summary import summarize
 
 DRAWS = int(os.environ.get("BAYESKIT_TUTORIAL_DRAWS", "1000"))
@@ -110,6 +110,6 @@ print(after.loc[["theta_bound[I]"], ["mean", "q2.5", "q97.5"]].round(1).to_strin
 # * **A derived quantity**: `pm.Deterministic("share_between", tau**2 / (tau**2 + 12.9**2))`
 #   inside the model's context is recorded with the posterior.
 # * **A different random-effects distribution** (e.g. Student-t) changes `theta` itself:
-#   build it from the family's builder (`bayeskit.models.normal_normal.build`) as a
+#   build it from the family's builder (`bayeskit.families.normal_normal.build`) as a
 #   template and write the new model in full, keeping the names (`mu`, `tau`, `theta`,
 #   `theta_new`) so that bayeskit's summaries, reports and diagnostics still apply.

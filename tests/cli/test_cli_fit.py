@@ -152,7 +152,7 @@ def test_exact_method_from_flags_with_force(tmp_path):
         (["fit", "--data", "nope.csv"], "no such file"),
         (
             ["fit", "--data", str(DATA / "eight_schools.csv"), "--model", "poisson"],
-            "unknown model family",
+            "is not one of",
         ),
         (["fit", "--data", str(DATA / "eight_schools.csv"), "--prior", "tau"], "NAME=DIST"),
         (["fit", "--data", str(DATA / "eight_schools.csv"), "--prior", "tau=Normal(0, -1)"], "tau"),

@@ -68,7 +68,7 @@ def test_effects_writes_csv_and_refuses_to_overwrite(tmp_path):
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["-m", "HR"], "unknown effect measure"),
+        (["-m", "HR"], "is not one of"),
         (["-m", "OR", "--outcome", "craving"], "no rows for outcome"),
         (["-m", "OR"], "--timepoint"),
         (["-m", "OR", "--timepoint", "5 years"], "no rows for timepoint"),

@@ -100,7 +100,7 @@ def test_api_reference_renders_docstrings(site):
         "fitting.Fit",
         "priors.parse_prior",
         "priors.heterogeneity_prior",
-        "models.exposure.build",
+        "families.exposure.model.build",
     ):
         assert f'id="bayeskit.{name}"' in html, name
 

@@ -86,7 +86,7 @@ def test_binomial_normal_reports_odds_ratio_and_absolute_risk(niel_fit):
 
 
 def test_binomial_normal_logp_matches_scipy_over_a_grid(niel_fit):
-    from bayeskit.models.binomial_normal import build
+    from bayeskit.families.binomial_normal import build
 
     model = build(niel_fit.data, niel_fit.priors, parametrization="centered")
     logp = model.compile_logp(jacobian=False)

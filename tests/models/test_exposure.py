@@ -100,14 +100,13 @@ def test_switching_off_case_reports_moves_withdrawal_estimate_toward_the_rct():
 
 def test_power_prior_weight_scales_the_log_likelihood():
     from bayeskit.evidence import load_routes
-    from bayeskit.fitting import EXPOSURE_PRIORS
-    from bayeskit.models.exposure import build, exposure_data
-    from bayeskit.priors import parse_prior
+    from bayeskit.families import get_family
+    from bayeskit.families.exposure.model import build, exposure_data
 
     arms = simulate(np.random.default_rng(1), studies=2)
     arms.loc[arms["study"] == "S1", "design"] = "cohort"
     data = exposure_data(arms, None, routes=load_routes())
-    priors = {k: parse_prior(v) for k, v in EXPOSURE_PRIORS.items()}
+    priors = get_family("exposure-response").default_priors(data)
     point = None
     values = {}
     for w in (1.0, 0.5, 0.0):

@@ -53,7 +53,7 @@ def test_normal_arm_matches_jags(normand_fit):
 
 
 def test_normal_arm_logp_matches_scipy(normand_fit):
-    from bayeskit.models.normal_arm import build
+    from bayeskit.families.normal_arm import build
 
     model = build(normand_fit.data, normand_fit.priors, parametrization="centered")
     logp = model.compile_logp(jacobian=False)

@@ -147,7 +147,7 @@ def test_meta_regression_slope_agrees_with_exact_engine_and_jags():
 def test_model_logp_matches_scipy_over_a_grid():
     table = eight_schools()
     f = bk.fit(table, method="exact", priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
-    from bayeskit.models.normal_normal import build
+    from bayeskit.families.normal_normal import build
 
     model = build(f.data, f.priors, parametrization="centered")
     logp = model.compile_logp(jacobian=False)

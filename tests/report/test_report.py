@@ -17,7 +17,7 @@ import bayeskit as bk
 from bayeskit.cli import app
 from bayeskit.errors import UserError
 from bayeskit.report import build_report, load_run
-from bayeskit.report.figures import observed_effects, regimen_draws
+from bayeskit.report.figures import observed_effects
 from tests.conftest import DATA, ROOT
 
 runner = CliRunner()
@@ -199,37 +199,14 @@ def test_a_folder_that_is_not_a_run_is_a_user_error(tmp_path):
         build_report(tmp_path)
 
 
-def test_regimen_draws_agree_with_effect_draws_of_the_fit(tmp_path):
-    """The report's dose-response formula, from the run directory, equals the live fit's."""
-    from bayeskit.questions import effect_draws
-    from bayeskit.rundir import write_run
-    from bayeskit.spec import load_spec
-
-    spec = load_spec(ROOT / "models" / "oud_abstinence.toml")
-    kwargs = spec.fit_kwargs() | {"draws": 100, "tune": 100, "chains": 1, "seed": 3}
-    fit = bk.fit(spec.data_files(), **kwargs)
-    run = load_run(write_run(fit, tmp_path / "run", command=["test"]))
-    posterior = run.group("posterior")
-    for route, dose, sessions in [("im", 2.0, 1), ("im", 2.0, 3), ("iv", 0.5, 1), ("oral", 0.0, 2)]:
-        ours = regimen_draws(
-            posterior, run.settings, route=route, dose_mg_per_kg=dose, sessions=sessions
-        )
-        theirs = effect_draws(fit, route=route, dose_mg_per_kg=dose, sessions=sessions)
-        assert set(ours.data_vars) == set(theirs.data_vars)
-        for var in theirs.data_vars:
-            np.testing.assert_allclose(ours[var].values, theirs[var].values, rtol=1e-12)
-    # an array of doses is the same as one call per dose
-    grid = np.array([0.0, 0.5, 2.0])
-    curve = regimen_draws(posterior, run.settings, route="im", dose_mg_per_kg=grid, sessions=3)
-    for dose in grid:
-        one = effect_draws(fit, route="im", dose_mg_per_kg=dose, sessions=3)
-        np.testing.assert_allclose(curve["p_with"].sel(dose=dose).values, one["p_with"].values)
-
-
-def test_regimen_draws_refuses_unknown_routes(reports):
+def test_family_predict_refuses_unknown_routes(reports):
+    # the report's dose-response figure predicts through the family (one mean function;
+    # tests/families/test_families.py checks it against the model)
     run = load_run(reports["exposure"][0])
     with pytest.raises(UserError, match="route 'rectal' is not in this fit"):
-        regimen_draws(run.group("posterior"), run.settings, route="rectal", dose_mg_per_kg=1)
+        run.model_family.predict(
+            run.group("posterior"), run.settings, route="rectal", dose_mg_per_kg=1
+        )
 
 
 def test_loaded_run_keeps_names_that_look_missing(tmp_path, reports):

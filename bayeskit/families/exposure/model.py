@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from bayeskit.errors import UserError
+from bayeskit.families.exposure.mean import exposure, mean_effect
 
 RANDOMISED = ("rct", "crossover_rct")
 DEFAULT_BIAS_SD = {
@@ -122,7 +123,7 @@ def exposure_data(
     Examples
     --------
     >>> import bayeskit as bk
-    >>> from bayeskit.models.exposure import exposure_data
+    >>> from bayeskit.families.exposure.model import exposure_data
     >>> ev = bk.load_evidence(bk.data_path("oud_abstinence.csv"))
     >>> d = exposure_data(ev[ev["timepoint"] == "12 months"], None, routes=bk.load_routes())
     >>> d.study, d.arms["c"].tolist()
@@ -174,6 +175,28 @@ def exposure_data(
     # every route of the table is in the model, so a regimen by a route no study used can
     # still be predicted: its bioavailability is then carried by its prior alone
     route_list = list(routes.index)
+    arms_out, con_out = _indexed(rows, study, route_list)
+    bio = routes.loc[route_list].rename(
+        columns={"bioavailability": "mean", "bioavailability_sd": "sd"}
+    )
+    return ExposureData(
+        study=study,
+        indication=indication,
+        route=route_list,
+        design=design,
+        study_indication=np.array([indication.index(i) for i in first["indication"]]),
+        study_design=np.array([design.index(d) if d in design else -1 for d in first["design"]]),
+        bioavailability=bio,
+        arms=arms_out,
+        contrasts=con_out,
+        scale=scale,
+        table=rows.drop(columns=["kind"]),
+        measure="OR" if scale == "logit" else "SMD",
+    )
+
+
+def _indexed(rows: pd.DataFrame, study: list[str], route_list: list[str]):
+    """Split rows into arms and contrasts, with study and route indices and defaults."""
     arms_out = rows[rows["kind"] == "arm"].reset_index(drop=True)
     con_out = rows[rows["kind"] == "contrast"].reset_index(drop=True)
     if len(arms_out):
@@ -196,23 +219,7 @@ def exposure_data(
             sessions=con_out["sessions"].fillna(1.0).astype(float),
             control_sessions=con_out["control_sessions"].fillna(0.0).astype(float),
         )
-    bio = routes.loc[route_list].rename(
-        columns={"bioavailability": "mean", "bioavailability_sd": "sd"}
-    )
-    return ExposureData(
-        study=study,
-        indication=indication,
-        route=route_list,
-        design=design,
-        study_indication=np.array([indication.index(i) for i in first["indication"]]),
-        study_design=np.array([design.index(d) if d in design else -1 for d in first["design"]]),
-        bioavailability=bio,
-        arms=arms_out,
-        contrasts=con_out,
-        scale=scale,
-        table=rows.drop(columns=["kind"]),
-        measure="OR" if scale == "logit" else "SMD",
-    )
+    return arms_out, con_out
 
 
 def beta_params(mean: float, sd: float) -> tuple[float, float]:
@@ -273,7 +280,7 @@ def build(
     Examples
     --------
     >>> import bayeskit as bk
-    >>> from bayeskit.models.exposure import build, exposure_data
+    >>> from bayeskit.families.exposure.model import build, exposure_data
     >>> from bayeskit.priors import parse_prior
     >>> ev = bk.load_evidence(bk.data_path("oud_abstinence.csv"))
     >>> arms = ev[ev["timepoint"] == "12 months"]
@@ -286,7 +293,6 @@ def build(
     (('iv', 'im', 'sl', 'oral', 'intranasal'), ('OUD',))
     """
     import pymc as pm
-    import pytensor.tensor as pt
 
     if form not in FORMS:
         raise UserError(f"form must be one of {', '.join(FORMS)} (got {form!r})")
@@ -297,49 +303,9 @@ def build(
     bias_sd = DEFAULT_BIAS_SD | (bias_sd or {})
     weights = design_weight or {}
     arms, con = data.arms, data.contrasts
-    coords = {"study": data.study, "route": data.route, "indication": data.indication}
-    if data.design:
-        coords["design"] = data.design
-    if len(arms):
-        coords["arm"] = arms["label"].tolist()
-    if len(con):
-        coords["contrast"] = con["label"].tolist()
-    with pm.Model(coords=coords) as model:
-        # bioavailability: Beta priors centred on the route table, IV fixed at 1
-        parts = []
-        for r, (m, s) in data.bioavailability[["mean", "sd"]].iterrows():
-            if s == 0 or m == 1:
-                parts.append(pt.as_tensor_variable(np.float64(m)))
-            else:
-                a, b = beta_params(float(m), float(s))
-                parts.append(pm.Beta(f"bioavailability_{r}", alpha=a, beta=b))
-        F = pm.Deterministic("bioavailability", pt.stack(parts), dims="route")
-
-        n_ind = len(data.indication)
-        if form == "loglinear":
-            beta_mu = priors["beta_dose"].to_pymc("beta_dose_mu")
-            if n_ind > 1 and borrowing:
-                ind_sd = priors["indication_sd"].to_pymc("indication_sd")
-                z = pm.Normal("beta_dose_z", 0.0, 1.0, dims="indication")
-                slope = pm.Deterministic("beta_dose", beta_mu + ind_sd * z, dims="indication")
-            elif n_ind > 1:  # no borrowing: a separate slope for each indication
-                slope = priors["beta_dose"].to_pymc("beta_dose", dims="indication")
-            else:
-                slope = pm.Deterministic("beta_dose", beta_mu * pt.ones(1), dims="indication")
-            pm.Deterministic(
-                "or_per_doubling" if data.scale == "logit" else "effect_per_doubling",
-                pt.exp(slope) if data.scale == "logit" else slope,
-                dims="indication",
-            )
-        else:
-            emax = priors["emax"].to_pymc("emax_mu")
-            if n_ind > 1 and borrowing:
-                ind_sd = priors["indication_sd"].to_pymc("indication_sd")
-                z = pm.Normal("emax_z", 0.0, 1.0, dims="indication")
-                slope = pm.Deterministic("emax", emax + ind_sd * z, dims="indication")
-            else:
-                slope = pm.Deterministic("emax", emax * pt.ones(n_ind), dims="indication")
-            ed50 = priors["ed50"].to_pymc("ed50")
+    with pm.Model(coords=_coords(data)) as model:
+        F = _bioavailability(data)
+        slope, ed50 = _slopes(data, priors, form, borrowing)
         beta_sessions = (
             priors["beta_sessions"].to_pymc("beta_sessions") if sessions == "term" else None
         )
@@ -349,41 +315,14 @@ def build(
             rz = pm.Normal("route_effect_z", 0.0, 1.0, dims="route")
             route_eff = pm.Deterministic("route_effect", route_sd * rz, dims="route")
 
-        def effect(dose, route_idx, n_sessions, ind_idx):
-            f = F[np.maximum(route_idx, 0)]
-            on = (dose > 0).astype(float)
-            mult = n_sessions if sessions == "multiplier" else 1.0
-            E = dose * f * mult
-            g = pt.log2(1 + E / exposure_ref) if form == "loglinear" else E / (ed50 + E)
-            out = slope[ind_idx] * g
-            if beta_sessions is not None:
-                out = out + beta_sessions * np.log2(np.maximum(n_sessions, 1.0)) * on
-            if route_eff is not None:
-                out = out + route_eff[np.maximum(route_idx, 0)] * on
-            return out
-
-        def effect_of(rows, prefix, ind_idx):
-            """Return each row's effect (its control arm's with prefix "control_")."""
-            return effect(
-                rows[f"{prefix}dose_mg_per_kg"].to_numpy(float),
-                rows[f"{prefix}route_idx"].to_numpy(),
-                rows[f"{prefix}sessions"].to_numpy(float),
-                ind_idx,
-            )
+        effect_of = _effect_function(
+            F, slope, ed50, beta_sessions, route_eff, form, sessions, exposure_ref
+        )
 
         tau = priors["tau"].to_pymc("tau")
         dz = pm.Normal("delta_z", 0.0, 1.0, dims="study")
         delta = pm.Deterministic("delta", tau * dz, dims="study")
-        bias = pt.zeros(len(data.study))
-        if data.design:
-            bias_mean = priors["bias"].to_pymc("bias_mean", dims="design")
-            bz = pm.Normal("bias_z", 0.0, 1.0, dims="study")
-            sd = np.array([bias_sd.get(d, 0.5) for d in data.design])
-            nonrand = data.study_design >= 0
-            idx = np.maximum(data.study_design, 0)
-            bias = pm.Deterministic(
-                "bias", pt.where(nonrand, bias_mean[idx] + sd[idx] * bz, 0.0), dims="study"
-            )
+        bias = _bias(data, priors, bias_sd)
         ind_of_study = data.study_indication
 
         if len(arms):
@@ -420,6 +359,116 @@ def build(
                 "contrast",
             )
     return model
+
+
+def _coords(data: ExposureData) -> dict:
+    """Return the model's coordinates: study, route, indication; design, arm, contrast."""
+    coords = {"study": data.study, "route": data.route, "indication": data.indication}
+    if data.design:
+        coords["design"] = data.design
+    if len(data.arms):
+        coords["arm"] = data.arms["label"].tolist()
+    if len(data.contrasts):
+        coords["contrast"] = data.contrasts["label"].tolist()
+    return coords
+
+
+def _effect_function(F, slope, ed50, beta_sessions, route_eff, form, sessions, exposure_ref):
+    """Return ``effect_of(rows, prefix, ind_idx)``: each row's effect through the mean function.
+
+    ``prefix`` ``"control_"`` gives the effect of a contrast's control arm.
+    """
+    import pytensor.tensor as pt
+
+    def effect(dose, route_idx, n_sessions, ind_idx):
+        r = np.maximum(route_idx, 0)
+        return mean_effect(
+            exposure(dose, F[r], n_sessions, {"sessions": sessions}),
+            (dose > 0).astype(float),
+            n_sessions,
+            form=form,
+            exposure_ref=exposure_ref,
+            slope=slope[ind_idx],
+            ed50=ed50,
+            beta_sessions=beta_sessions,
+            route_effect=None if route_eff is None else route_eff[r],
+            log2=pt.log2,
+        )
+
+    def effect_of(rows, prefix, ind_idx):
+        """Return each row's effect (its control arm's with prefix "control_")."""
+        return effect(
+            rows[f"{prefix}dose_mg_per_kg"].to_numpy(float),
+            rows[f"{prefix}route_idx"].to_numpy(),
+            rows[f"{prefix}sessions"].to_numpy(float),
+            ind_idx,
+        )
+
+    return effect_of
+
+
+def _bioavailability(data: ExposureData):
+    """Add the bioavailability by route: Beta priors centred on the route table, IV 1."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    parts = []
+    for r, (m, s) in data.bioavailability[["mean", "sd"]].iterrows():
+        if s == 0 or m == 1:
+            parts.append(pt.as_tensor_variable(np.float64(m)))
+        else:
+            a, b = beta_params(float(m), float(s))
+            parts.append(pm.Beta(f"bioavailability_{r}", alpha=a, beta=b))
+    return pm.Deterministic("bioavailability", pt.stack(parts), dims="route")
+
+
+def _slopes(data: ExposureData, priors: dict, form: str, borrowing: bool):
+    """Add the slope of each indication (``beta_dose`` or ``emax``); return it and ``ed50``."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    n_ind = len(data.indication)
+    if form == "loglinear":
+        beta_mu = priors["beta_dose"].to_pymc("beta_dose_mu")
+        if n_ind > 1 and borrowing:
+            ind_sd = priors["indication_sd"].to_pymc("indication_sd")
+            z = pm.Normal("beta_dose_z", 0.0, 1.0, dims="indication")
+            slope = pm.Deterministic("beta_dose", beta_mu + ind_sd * z, dims="indication")
+        elif n_ind > 1:  # no borrowing: a separate slope for each indication
+            slope = priors["beta_dose"].to_pymc("beta_dose", dims="indication")
+        else:
+            slope = pm.Deterministic("beta_dose", beta_mu * pt.ones(1), dims="indication")
+        pm.Deterministic(
+            "or_per_doubling" if data.scale == "logit" else "effect_per_doubling",
+            pt.exp(slope) if data.scale == "logit" else slope,
+            dims="indication",
+        )
+        return slope, None
+    emax = priors["emax"].to_pymc("emax_mu")
+    if n_ind > 1 and borrowing:
+        ind_sd = priors["indication_sd"].to_pymc("indication_sd")
+        z = pm.Normal("emax_z", 0.0, 1.0, dims="indication")
+        slope = pm.Deterministic("emax", emax + ind_sd * z, dims="indication")
+    else:
+        slope = pm.Deterministic("emax", emax * pt.ones(n_ind), dims="indication")
+    return slope, priors["ed50"].to_pymc("ed50")
+
+
+def _bias(data: ExposureData, priors: dict, bias_sd: dict):
+    """Add the bias of each non-randomised study (0 for randomised ones)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    if not data.design:
+        return pt.zeros(len(data.study))
+    bias_mean = priors["bias"].to_pymc("bias_mean", dims="design")
+    bz = pm.Normal("bias_z", 0.0, 1.0, dims="study")
+    sd = np.array([bias_sd.get(d, 0.5) for d in data.design])
+    nonrand = data.study_design >= 0
+    idx = np.maximum(data.study_design, 0)
+    return pm.Deterministic(
+        "bias", pt.where(nonrand, bias_mean[idx] + sd[idx] * bz, 0.0), dims="study"
+    )
 
 
 def _observe(dist, params, name, rows, weights, observed, dim):

@@ -14,9 +14,20 @@ through the exchangeability of baselines that this assumes.
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal, override
+
 from bayeskit.errors import UserError
-from bayeskit.models._effects import add_binary_scale, add_treatment_effects, check_pooling
-from bayeskit.models.data import ArmData
+from bayeskit.families._base import PriorSlot
+from bayeskit.families._effects import add_binary_scale, add_treatment_effects, check_pooling
+from bayeskit.families._random_effects import (
+    BETA,
+    MU,
+    TAU,
+    ArmFamily,
+    RandomEffectsOptions,
+    baseline_risk_field,
+)
+from bayeskit.families.data import ArmData
 
 BASELINES = ("fixed", "random")
 
@@ -35,7 +46,7 @@ def build(
     Examples
     --------
     >>> import bayeskit as bk
-    >>> from bayeskit.models.data import arm_data
+    >>> from bayeskit.families.data import arm_data
     >>> from bayeskit.priors import parse_prior
     >>> ev = bk.load_evidence(bk.data_path("oud_abstinence.csv"))
     >>> d = arm_data(ev, outcome_type="binary", timepoint="12 months")
@@ -72,3 +83,66 @@ def build(
         pm.Binomial("events", n=n, logit_p=logit_p, observed=events, dims="arm")
         add_binary_scale("OR", baseline_risk, pooling)
     return model
+
+
+class BinomialNormalOptions(RandomEffectsOptions):
+    """Options of ``binomial-normal``.
+
+    Fixed or random study baselines, and the control risk at which effects are stated
+    as probabilities.
+    """
+
+    baseline: Literal["fixed", "random"] = "fixed"
+    baseline_risk: float | None = baseline_risk_field()
+
+
+class BinomialNormal(ArmFamily):
+    """``binomial-normal``: the exact binomial likelihood on arm counts.
+
+    Examples
+    --------
+    >>> family = BinomialNormal()
+    >>> family.data, family.outcome_type, family.prior_names[:3]
+    ('arm', 'binary', ('mu', 'tau', 'beta'))
+    """
+
+    name = "binomial-normal"
+    outcome_type = "binary"
+    description = "exact binomial likelihood on arm counts, fixed study baselines"
+    slots = (
+        MU,
+        TAU,
+        BETA,
+        PriorSlot("baseline", None, "Normal(0, 5): control-arm logits of risks from 0.01% "
+                  "to 99.99% lie within 2 SD"),
+        PriorSlot("baseline_sd", None, "the prior of tau, unless given (random baselines "
+                  "only)", positive=True),
+    )  # fmt: skip
+    options_model = BinomialNormalOptions
+    example: ClassVar[dict] = {"data": "oud_abstinence.csv", "timepoint": "12 months"}
+    sbc_priors: ClassVar[dict] = {
+        "mu": "Normal(0, 1)",
+        "tau": "HalfNormal(0.5)",
+        "baseline": "Normal(-1, 1)",
+    }
+
+    @override
+    def default_priors(self, prepared: ArmData) -> dict:
+        from bayeskit.priors import default_priors
+
+        return {k: v for k, v in default_priors("OR").items() if k in self.prior_names}
+
+    @override
+    def measure(self, settings) -> str:
+        return "OR"
+
+    @override
+    def build(self, prepared: ArmData, priors: dict, options: BinomialNormalOptions):
+        return build(
+            prepared,
+            priors,
+            pooling=options.pooling,
+            parametrization=options.parametrization,
+            baseline=options.baseline,
+            baseline_risk=options.baseline_risk,
+        )

@@ -30,7 +30,7 @@ class StudyData:
     Examples
     --------
     >>> import bayeskit as bk
-    >>> from bayeskit.models.data import study_data
+    >>> from bayeskit.families.data import study_data
     >>> d = study_data(bk.load_evidence(bk.data_path("eight_schools.csv")))
     >>> d.study[:3], d.yi[:3].tolist(), d.measure, d.terms
     (['A', 'B', 'C'], [28.0, 8.0, -3.0], 'MD', [])
@@ -60,7 +60,7 @@ class ArmData:
     Examples
     --------
     >>> import bayeskit as bk
-    >>> from bayeskit.models.data import arm_data
+    >>> from bayeskit.families.data import arm_data
     >>> ev = bk.load_evidence(bk.data_path("oud_abstinence.csv"))
     >>> d = arm_data(ev, outcome_type="binary", timepoint="12 months")
     >>> d.arm[:2], d.treat[:2].tolist(), d.events[:2].tolist(), d.n[:2].tolist()

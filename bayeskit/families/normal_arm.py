@@ -9,8 +9,14 @@ differences on the outcome's own scale (COWS points, mmHg, beats per minute).
 
 from __future__ import annotations
 
-from bayeskit.models._effects import add_treatment_effects, check_pooling
-from bayeskit.models.data import ArmData
+from typing import ClassVar, override
+
+import numpy as np
+
+from bayeskit.families._base import PriorSlot
+from bayeskit.families._effects import add_treatment_effects, check_pooling
+from bayeskit.families._random_effects import BETA, MU, TAU, ArmFamily
+from bayeskit.families.data import ArmData
 
 
 def build(
@@ -26,7 +32,7 @@ def build(
     Examples
     --------
     >>> import bayeskit as bk
-    >>> from bayeskit.models.data import arm_data
+    >>> from bayeskit.families.data import arm_data
     >>> from bayeskit.priors import parse_prior
     >>> ev = bk.load_evidence(bk.data_path("opioid_withdrawal.csv"))
     >>> d = arm_data(ev, outcome_type="continuous", outcome="peak_map")
@@ -52,3 +58,50 @@ def build(
         )
         pm.Normal("mean", mu=alpha[idx] + treat * theta[idx], sigma=se, observed=mean, dims="arm")
     return model
+
+
+class NormalArm(ArmFamily):
+    """``normal-arm``: arm-level means and SDs of a continuous outcome.
+
+    Examples
+    --------
+    >>> family = NormalArm()
+    >>> family.outcome_type, family.prior_names
+    ('continuous', ('mu', 'tau', 'beta', 'baseline'))
+    """
+
+    name = "normal-arm"
+    outcome_type = "continuous"
+    description = "arm-level means and SDs of a continuous outcome"
+    slots = (
+        MU,
+        TAU,
+        BETA,
+        PriorSlot("baseline", None, "Normal(0, 10 x the largest arm mean): vague on the "
+                  "outcome's own scale"),
+    )  # fmt: skip
+    example: ClassVar[dict] = {"data": "opioid_withdrawal.csv", "outcome": "peak_map"}
+    sbc_priors: ClassVar[dict] = {
+        "mu": "Normal(0, 1)",
+        "tau": "HalfNormal(0.5)",
+        "baseline": "Normal(0, 1)",
+    }
+
+    @override
+    def default_priors(self, prepared: ArmData) -> dict:
+        from bayeskit.priors import default_priors, parse_prior
+
+        chosen = default_priors(None, yi=None, sei=prepared.se * np.sqrt(2))
+        scale = float(f"{10 * np.max(np.abs(prepared.mean)):.3g}") or 1.0
+        chosen["baseline"] = parse_prior(f"Normal(0, {scale})")
+        return {k: v for k, v in chosen.items() if k in self.prior_names}
+
+    @override
+    def measure(self, settings) -> str:
+        return "MD"
+
+    @override
+    def build(self, prepared: ArmData, priors: dict, options):
+        return build(
+            prepared, priors, pooling=options.pooling, parametrization=options.parametrization
+        )

@@ -1,0 +1,247 @@
+"""``exposure-response``: dose and route response across designs and indications.
+
+:mod:`~bayeskit.families.exposure.model` builds the PyMC model,
+:mod:`~bayeskit.families.exposure.gather` collects its data from several evidence files,
+and :mod:`~bayeskit.families.exposure.mean` holds the mean function, shared by the model
+and by :meth:`ExposureResponse.predict` (questions, report figures).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Literal, override
+
+import numpy as np
+import xarray as xr
+from pydantic import Field
+
+from bayeskit.errors import UserError
+from bayeskit.evidence.schema import DESIGNS
+from bayeskit.families._base import Family, Options, PriorSlot, SBCDesign
+from bayeskit.families.exposure.mean import exposure, mean_effect
+
+#: columns each arm (or contrast) of the exposure-response model must have
+REQUIRED_COLUMNS = ("dose_mg_per_kg", "route")
+
+
+class ExposureOptions(Options):
+    """Options of ``exposure-response`` (see :func:`bayeskit.families.exposure.model.build`)."""
+
+    scale: Literal["logit", "smd"] = "logit"
+    form: Literal["loglinear", "emax"] = "loglinear"
+    sessions: Literal["multiplier", "term", "ignore"] = "multiplier"
+    exposure_ref: float = Field(0.1, gt=0)
+    route_effect: bool = False
+    bias_sd: dict[str, float] | None = None
+    design_weight: dict[str, float] | None = None
+    borrowing: bool = True
+    designs: list[Literal[DESIGNS]] | None = None  # type: ignore[valid-type]
+    outcome_sd: dict[str, float] | None = None
+
+
+class ExposureResponse(Family):
+    """``exposure-response``: arms and contrasts explained by systemic exposure.
+
+    Examples
+    --------
+    >>> family = ExposureResponse()
+    >>> family.data, family.prior_names[:3], family.slot("ed50").positive
+    ('exposure', ('beta_dose', 'indication_sd', 'emax'), True)
+    """
+
+    name = "exposure-response"
+    data = "exposure"
+    description = "dose and route response across designs and indications (arms and contrasts)"
+    pooled = False
+    slots = (
+        PriorSlot("beta_dose", "Normal(0, 0.5)", "log-OR (or SMD) per doubling: a large "
+                  "effect is 1 SD"),
+        PriorSlot("indication_sd", "HalfNormal(0.25)", "moderate borrowing between "
+                  "indications", positive=True),
+        PriorSlot("emax", "Normal(0, 2)", "maximal effect of the Emax form, log-OR or SMD"),
+        PriorSlot("ed50", "LogNormal(0, 1)", "mg/kg of systemic exposure; median 1, 95% in "
+                  "0.14-7", positive=True),
+        PriorSlot("beta_sessions", "Normal(0, 0.5)", "per doubling of sessions, as beta_dose"),
+        PriorSlot("route_sd", "HalfNormal(0.25)", "a route effect beyond pharmacokinetics "
+                  "is small", positive=True),
+        PriorSlot("tau", "HalfNormal(0.5)", "Röver et al. 2021", positive=True),
+        PriorSlot("bias", "Normal(0, 0.5)", "mean bias of a non-randomised design, log-OR "
+                  "or SMD"),
+        PriorSlot("baseline", "Normal(0, 2)", "logit of the outcome without ketamine"),
+        PriorSlot("baseline_sd", "HalfNormal(1)", "spread of study baselines on the logit "
+                  "scale", positive=True),
+    )  # fmt: skip
+    options_model = ExposureOptions
+    example: ClassVar[dict] = {"data": "oud_abstinence.csv", "timepoint": "12 months"}
+
+    def prepare(self, evidence, options: ExposureOptions, *, outcome, timepoint, effect_options):
+        """Gather arms and contrasts from every table, and refuse data without doses.
+
+        Examples
+        --------
+        >>> import bayeskit as bk
+        >>> ev = bk.load_evidence(bk.data_path("opioid_withdrawal.csv"))
+        >>> ExposureResponse().prepare(ev.drop(columns="dose_mg_per_kg"),
+        ...     ExposureOptions(scale="smd"), outcome="peak_map", timepoint=None,
+        ...     effect_options={})
+        Traceback (most recent call last):
+        ...
+        bayeskit.errors.UserError: the exposure-response model needs column(s) dose_mg_per_kg ...
+        """
+        from bayeskit.evidence import load_routes
+        from bayeskit.families._base import evidence_tables
+        from bayeskit.families.exposure.gather import gather
+        from bayeskit.families.exposure.model import exposure_data
+
+        tables = evidence_tables(evidence)
+        arms, contrasts = gather(
+            tables,
+            scale=options.scale,
+            outcomes=outcome,
+            timepoint=timepoint,
+            outcome_sd=options.outcome_sd,
+            sd_change=effect_options.get("sd_change"),
+        )
+        for rows in (arms, contrasts):
+            missing = [c for c in REQUIRED_COLUMNS if len(rows) and c not in rows]
+            if missing:
+                raise UserError(
+                    f"the exposure-response model needs column(s) {', '.join(missing)} "
+                    "(each arm's dose and route); the data have "
+                    f"{', '.join(map(str, rows.columns))}"
+                )
+        prepared = exposure_data(
+            arms, contrasts, routes=load_routes(), scale=options.scale, designs=options.designs
+        )
+        prepared.table.attrs["sha256"] = {
+            f: h for t in tables for f, h in t.attrs.get("sha256", {}).items()
+        }
+        return prepared
+
+    @override
+    def build(self, prepared, priors: dict, options: ExposureOptions):
+        from bayeskit.families.exposure.model import build
+
+        return build(
+            prepared,
+            priors,
+            form=options.form,
+            sessions=options.sessions,
+            exposure_ref=options.exposure_ref,
+            route_effect=options.route_effect,
+            bias_sd=options.bias_sd,
+            design_weight=options.design_weight,
+            borrowing=options.borrowing,
+        )
+
+    @override
+    def settings(self, prepared, options: ExposureOptions) -> dict:
+        return options.model_dump(exclude={"designs", "outcome_sd"})
+
+    @override
+    def measure(self, settings: Mapping[str, Any]) -> str:
+        return "OR" if settings.get("scale", "logit") == "logit" else "SMD"
+
+    def predict(
+        self,
+        posterior: xr.Dataset,
+        settings: Mapping[str, Any],
+        *,
+        route: str,
+        dose_mg_per_kg: float | Sequence[float] | np.ndarray,
+        sessions: float = 1,
+        indication: str | None = None,
+    ) -> xr.Dataset:
+        """Posterior draws of exposure and effect (vs no drug) for a regimen.
+
+        Computed from a posterior and the fit's settings (``form``, ``sessions``,
+        ``exposure_ref``) with the model's own mean function, so a live fit and a run
+        directory give the same answer. ``dose_mg_per_kg`` may be an array, which adds a
+        ``dose`` dimension, so a whole dose-response curve is one call.
+
+        Returns
+        -------
+        xarray.Dataset
+            ``exposure`` and ``effect``, plus ``p_without``, ``p_with`` and
+            ``difference`` when the fit has baselines (``alpha_mu``); dims
+            ``(chain, draw)`` and ``dose`` for an array of doses.
+
+        Examples
+        --------
+        >>> post = xr.Dataset({
+        ...     "bioavailability": (("chain", "draw", "route"), np.full((1, 2, 1), 0.5)),
+        ...     "beta_dose": (("chain", "draw", "indication"), np.full((1, 2, 1), 0.3)),
+        ... }, coords={"route": ["im"], "indication": ["OUD"]})
+        >>> s = {"form": "loglinear", "sessions": "multiplier", "exposure_ref": 0.1}
+        >>> d = ExposureResponse().predict(post, s, route="im", dose_mg_per_kg=[0.0, 0.2])
+        >>> d["effect"].isel(chain=0, draw=0).values.round(2).tolist()  # 0.3 log2(1 + 1)
+        [0.0, 0.3]
+        """
+        routes = [str(r) for r in posterior["bioavailability"]["route"].values]
+        if route not in routes:
+            raise UserError(
+                f"route {route!r} is not in this fit; its routes: {', '.join(routes)} "
+                "(add the route to the route table)"
+            )
+        indications = [str(i) for i in posterior["indication"].values]
+        if indication is None:
+            if len(indications) > 1:
+                raise UserError(f"choose an indication: {', '.join(indications)}")
+            indication = indications[0]
+        elif indication not in indications:
+            raise UserError(
+                f"indication {indication!r} is not in this fit: {', '.join(indications)}"
+            )
+        if np.ndim(dose_mg_per_kg):
+            values = np.asarray(dose_mg_per_kg, dtype=float)
+            dose: Any = xr.DataArray(values, dims="dose", coords={"dose": values})
+        else:
+            dose = float(dose_mg_per_kg)
+        if np.any(np.asarray(dose_mg_per_kg) < 0) or sessions < 1:
+            raise UserError("dose_mg_per_kg must be at least 0 and sessions at least 1")
+
+        def get(name, **sel):
+            return posterior[name].sel(**sel) if name in posterior else None
+
+        E = exposure(dose, posterior["bioavailability"].sel(route=route), sessions, settings)
+        form = settings["form"]
+        effect = mean_effect(
+            E,
+            dose > 0,
+            sessions,
+            form=form,
+            exposure_ref=settings.get("exposure_ref"),
+            slope=get("beta_dose" if form == "loglinear" else "emax", indication=indication),
+            ed50=get("ed50"),
+            beta_sessions=get("beta_sessions"),
+            route_effect=get("route_effect", route=route),
+            log2=np.log2,
+        )
+        out = xr.Dataset({"exposure": E, "effect": effect})
+        if "alpha_mu" in posterior:
+            base = posterior["alpha_mu"].sel(indication=indication)
+            p0 = 1 / (1 + np.exp(-base))
+            p1 = 1 / (1 + np.exp(-(base + effect)))
+            out = out.assign(p_without=p0, p_with=p1, difference=p1 - p0)
+        keep = ("chain", "draw", "dose")
+        return out.drop_vars([c for c in out.coords if c not in keep]).transpose(
+            "chain", "draw", ...
+        )
+
+    @property
+    @override
+    def sbc(self) -> SBCDesign:
+        return SBCDesign({}, ("beta_dose_mu", "tau", "alpha_mu", "alpha_sd", "delta"), _template)
+
+
+def _template(studies: int, priors: dict):
+    """Build the model of the bundled ketamine spec (its design; ``studies`` unused)."""
+    from bayeskit.fitting import build_model
+    from bayeskit.spec import load_spec
+
+    spec = load_spec("oud_abstinence")
+    kwargs = spec.fit_kwargs()
+    kwargs["priors"] = dict(kwargs.get("priors") or {}) | priors
+    for key in ("draws", "tune", "chains", "seed", "sampler", "target_accept", "progress"):
+        kwargs.pop(key, None)
+    return build_model(spec.data_files(), **kwargs)

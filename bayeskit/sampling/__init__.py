@@ -1,0 +1,100 @@
+"""Sampling a PyMC model: NUTS through the compile cache, and every group a report needs.
+
+:func:`sample` draws the posterior with nutpie (through :mod:`bayeskit.compiled`, which
+reuses a compiled sampler for a model of a seen structure) or PyMC's own NUTS, then adds
+prior and posterior predictive draws and the pointwise log-likelihood. PyMC is imported
+inside the functions, so that importing this module (and the exact engine) stays light.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def sample(
+    model,
+    *,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    sampler: str = "nutpie",
+    target_accept: float = 0.9,
+    progress: bool = False,
+):
+    """Sample a PyMC model and gather every group a report needs into one DataTree.
+
+    The posterior comes from NUTS (nutpie by default), then prior draws, prior and
+    posterior predictive draws and the pointwise log-likelihood are added, all seeded
+    from ``seed`` so the whole DataTree is reproducible.
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> model = bk.build_model(
+    ...     bk.data_path("eight_schools.csv"),
+    ...     priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"},
+    ... )
+    >>> idata = sample(model, draws=200, tune=200, chains=2, seed=1)
+    >>> "log_likelihood" in idata.children, idata.posterior["mu"].shape
+    (True, (2, 200))
+    """
+    import pymc as pm
+
+    seeds = np.random.SeedSequence(seed).generate_state(3)
+    if sampler == "nutpie":
+        # through the compile cache: a model of an already compiled structure only swaps
+        # its data in (bayeskit.compiled)
+        from bayeskit.compiled import sample_nutpie
+
+        idata = sample_nutpie(
+            model,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=int(seeds[0]),
+            target_accept=target_accept,
+            progress=progress,
+        )
+    else:
+        # name the sampler always: PyMC 6 picks nutpie by itself whenever it is installed
+        idata = pm.sample(
+            model=model,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            random_seed=int(seeds[0]),
+            target_accept=target_accept,
+            progressbar=progress,
+            compute_convergence_checks=False,
+            nuts_sampler=sampler,
+        )
+    pm.compute_log_likelihood(idata, model=model, progressbar=False)
+    prior = pm.sample_prior_predictive(draws=draws, model=model, random_seed=int(seeds[1]))
+    ppc = pm.sample_posterior_predictive(
+        idata, model=model, random_seed=int(seeds[2]), progressbar=False
+    )
+    for tree in (prior, ppc):
+        for name, child in tree.children.items():
+            if name not in idata.children:
+                idata[name] = child
+    return idata
+
+
+def quiet_pymc() -> None:
+    """Silence PyMC's INFO messages (``Sampling: [y]``) for this process.
+
+    PyMC sets its logger to INFO when it is first imported, so it is imported here first.
+
+    Examples
+    --------
+    >>> import logging
+    >>> quiet_pymc()
+    >>> logging.getLogger("pymc").level == logging.WARNING
+    True
+    """
+    import logging
+
+    import pymc  # noqa: F401
+
+    logging.getLogger("pymc").setLevel(logging.WARNING)

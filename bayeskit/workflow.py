@@ -1,0 +1,68 @@
+"""Fit a spec: the one path from an analysis spec to a fit, its summary and extra tables.
+
+``bayeskit fit``, ``bayeskit batch`` (each task) and ``bayeskit sensitivity`` (the main
+fit) go through :func:`fit_spec`; every refit and the SBC template of a spec-defined
+family take the same :meth:`~bayeskit.spec.Spec.fit_kwargs`, so a spec means the same
+thing everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+
+def fit_spec(the_spec, *, progress: bool = False, tables: bool = True, **overrides: Any):
+    """Fit a spec; return the fit, its summary (with question rows) and extra tables.
+
+    Parameters
+    ----------
+    the_spec : Spec
+        A validated spec (:func:`bayeskit.load_spec`).
+    progress : bool
+        Show the sampler's progress bar.
+    tables : bool
+        Also answer the spec's ``[[questions]]`` and, for a fit that borrows between
+        indications, refit without borrowing (``borrowing`` table).
+    **overrides
+        Keyword arguments of :func:`bayeskit.fit` replacing the spec's (``exclude``,
+        ``priors``, ...).
+
+    Examples
+    --------
+    >>> from bayeskit._resources import models_dir
+    >>> from bayeskit.batches import Task, task_spec
+    >>> task = Task("es", str(models_dir() / "eight_schools.toml"), seed=1, method="exact")
+    >>> result, summary, extra = fit_spec(task_spec(task))
+    >>> result.method, round(float(summary.loc["mu", "mean"]), 1), extra
+    ('exact', 4.4, {})
+    """
+    from bayeskit.families import get_family
+    from bayeskit.fitting import fit
+
+    result = fit(the_spec.data_files(), **(the_spec.fit_kwargs() | overrides), progress=progress)
+    summary = result.summary()
+    extra = {}
+    if not tables:
+        return result, summary, extra
+    if the_spec.questions and get_family(result.family).predict is not None:
+        from bayeskit.questions import answer_questions
+
+        extra["questions"] = answer_questions(result, the_spec)
+        summary = _with_questions(summary, extra["questions"])
+    # the refit without borrowing only when the spec asks for borrowing explicitly
+    if the_spec.model.options().get("borrowing") and len(result.data.indication) > 1:
+        from bayeskit.questions import borrowing_table
+
+        extra["borrowing"] = borrowing_table(result, the_spec)
+    return result, summary, extra
+
+
+def _with_questions(summary: pd.DataFrame, questions: pd.DataFrame) -> pd.DataFrame:
+    """Summary rows for each question's answers, named ``question[<label>].<quantity>``."""
+    rows = questions.reset_index()
+    rows.index = [f"question[{r.question}].{r.quantity}" for r in rows.itertuples()]
+    rows = rows.drop(columns=["question", "quantity"])
+    rows.index.name = "parameter"
+    return pd.concat([summary, rows])
