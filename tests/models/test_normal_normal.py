@@ -185,3 +185,25 @@ def test_the_named_sampler_draws_the_posterior(sampler):
     f = bk.fit(eight_schools(), sampler=sampler, draws=100, tune=100, chains=2, seed=1)
     assert f.idata["sample_stats"].attrs["inference_library"] == sampler
     assert f.settings["sampler"] == sampler
+
+
+def test_residual_tau2_is_the_dersimonian_laird_estimate():
+    from bayeskit.families.data import study_data
+    from bayeskit.families.normal_normal import auto_parametrization, residual_tau2_dl
+
+    d = REG["data"]
+    table = study_table(d["labels"], d["yi"], d["vi"], ablat=d["ablat"])
+    # metafor: rma(yi, vi, data=dat.bcg, method="DL") gives tau^2 = 0.3088
+    assert residual_tau2_dl(study_data(table)) == pytest.approx(0.3088, abs=5e-5)
+    with_ablat = study_data(table, covariates=["ablat"])
+    # latitude explains most of the heterogeneity: the residual tau^2 is much smaller, and
+    # the centred form (which diverges here, tau's lower tail 0.05 against the exact 0.09)
+    # is no longer chosen
+    assert residual_tau2_dl(with_ablat) < 0.1
+    assert auto_parametrization(study_data(table)) == "centered"
+    assert auto_parametrization(with_ablat) == "noncentered"
+    # a covariate that explains the effects exactly leaves no residual heterogeneity
+    exact = study_table(
+        ["a", "b", "c", "d"], [1.0, 2.0, 3.0, 4.0], [0.1, 0.2, 0.1, 0.3], x=[0, 1, 2, 3]
+    )
+    assert residual_tau2_dl(study_data(exact, covariates=["x"])) == pytest.approx(0, abs=1e-12)
