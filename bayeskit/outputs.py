@@ -53,6 +53,7 @@ KINDS = {
     "sbc": "a calibration folder (bayeskit sbc)",
     "sensitivity": "a sensitivity folder (bayeskit sensitivity)",
     "teach": "a teaching folder (bayeskit teach)",
+    "report": "a report folder (bayeskit report --out)",
 }
 
 #: The longest name a destination may have, in bytes: file systems allow 255, and the
@@ -190,8 +191,13 @@ def netcdf_bytes(tree) -> bytes:
     >>> netcdf_bytes(tree)[:4]
     b'\x89HDF'
     """
+    import dask
+
     buffer = io.BytesIO()
-    tree.to_netcdf(buffer, engine="h5netcdf")
+    # inside a Dask worker xarray would take a cluster-wide lock named after the target,
+    # which a BytesIO cannot name; the tree is in memory, so no scheduler is involved
+    with dask.config.set(scheduler="synchronous"):
+        tree.to_netcdf(buffer, engine="h5netcdf")
     return buffer.getvalue()
 
 

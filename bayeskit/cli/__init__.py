@@ -1,7 +1,9 @@
 """The ``bayeskit`` command line: a thin layer over the library.
 
 Every command turns a :class:`~bayeskit.errors.UserError` into a short message on stderr
-and exit code 2 (no traceback). Heavy libraries are imported inside the commands so
+and exit code 2 (no traceback), and Ctrl-C into exit code 130. Every command that writes
+claims its destination first and follows one ``--force`` policy
+(:mod:`bayeskit.outputs`). Heavy libraries are imported inside the commands so
 that ``bayeskit --help`` stays fast.
 """
 
@@ -24,7 +26,11 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-EXIT_OK, EXIT_FAILED_DIAGNOSTICS, EXIT_USER_ERROR = 0, 1, 2
+EXIT_OK, EXIT_FAILED_DIAGNOSTICS, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+FORCE_HELP = (
+    "Replace --out if it exists and bayeskit wrote it (a folder of the same kind holding "
+    "nothing else, or a regular file)."
+)
 
 SCHEDULER_HELP = (
     "Where the fits run: 'local' (a Dask LocalCluster with one worker per core), "
@@ -33,7 +39,8 @@ SCHEDULER_HELP = (
 # the options every many-fit command (sbc, batch, sensitivity) shares
 Scheduler = Annotated[str, typer.Option(help=SCHEDULER_HELP)]
 Workers = Annotated[
-    int | None, typer.Option(help="Worker processes of the LocalCluster (default: cores).")
+    int | None,
+    typer.Option(help="Worker processes of the LocalCluster, at least 1 (default: cores)."),
 ]
 
 
@@ -49,6 +56,9 @@ def _user_errors(func: Callable) -> Callable:
         except UserError as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(EXIT_USER_ERROR) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted: nothing was written for the unfinished work", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper
 
@@ -147,13 +157,15 @@ def effects(
         float | None,
         typer.Option(help="Assumed SD of the pre/post change for arms without SDs (case reports)."),
     ] = None,
-    force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+    force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
 ) -> None:
     """Compute effect sizes (yi, vi, sei) per study, as metafor's escalc does."""
+    from contextlib import nullcontext
+
     from bayeskit.errors import UserError
     from bayeskit.evidence import load_evidence
     from bayeskit.measures import effects as compute
-    from bayeskit.outputs import check_writable, write_text_atomic
+    from bayeskit.outputs import claim, write_file
 
     if to not in ("only0", "all", "if0all", "none"):
         raise UserError(f"--to must be only0, all, if0all or none (got {to!r})")
@@ -161,26 +173,25 @@ def effects(
         raise UserError(f"--ri is a correlation and must lie in [-1, 1] (got {ri})")
     if sd_change is not None and sd_change <= 0:
         raise UserError(f"--sd-change must be positive (got {sd_change})")
-    if out is not None:
-        check_writable(out, force=force)
-    table = compute(
-        load_evidence(file),
-        measure,
-        outcome=outcome,
-        timepoint=timepoint,
-        add=add,
-        to=to,
-        drop00=drop00,
-        ri=ri,
-        sd_change=sd_change,
-    )
-    for study, reason in table.attrs.get("skipped", []):
-        typer.echo(f"note: left out {study}: {reason}", err=True)
-    if out is None:
-        _print_table(table, title=f"{table.attrs.get('measure') or ''} effect sizes".strip())
-    else:
-        write_text_atomic(out, table.to_csv(float_format="%.17g"), force=force)
-        typer.echo(f"wrote {len(table)} rows to {out}")
+    with claim(out, kind=None, force=force) if out is not None else nullcontext():
+        table = compute(
+            load_evidence(file),
+            measure,
+            outcome=outcome,
+            timepoint=timepoint,
+            add=add,
+            to=to,
+            drop00=drop00,
+            ri=ri,
+            sd_change=sd_change,
+        )
+        for study, reason in table.attrs.get("skipped", []):
+            typer.echo(f"note: left out {study}: {reason}", err=True)
+        if out is None:
+            _print_table(table, title=f"{table.attrs.get('measure') or ''} effect sizes".strip())
+        else:
+            write_file(out, table.to_csv(float_format="%.17g"))
+            typer.echo(f"wrote {len(table)} rows to {out}")
 
 
 @app.command(
@@ -232,15 +243,16 @@ def fit(
     target_accept: Annotated[
         float | None, typer.Option(help="NUTS target acceptance rate.")
     ] = None,
-    force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+    force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
     strict: Annotated[bool, typer.Option(help="Exit 1 when a diagnostic fails.")] = False,
     quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Fit a Bayesian meta-analysis and write its run directory."""
-    import json
+    from contextlib import nullcontext
 
     from bayeskit.errors import UserError
+    from bayeskit.outputs import claim
     from bayeskit.spec import load_spec, spec_from_dict
 
     sampler_flags = {
@@ -290,10 +302,24 @@ def fit(
             "sampler": sampler_flags,
         }
         the_spec = spec_from_dict(raw, source="command line", base_dir=Path.cwd())
-    if out is not None:
-        from bayeskit.rundir import check_out_dir
+    from bayeskit.calibration import check_posterior_size
 
-        check_out_dir(out, force=force)
+    # the smallest model has 3 parameters (mu, tau, one theta)
+    sampler_settings = the_spec.sampler
+    check_posterior_size(
+        chains=sampler_settings.chains,
+        draws=sampler_settings.draws,
+        parameters=3,
+        option="--draws",
+    )
+    # claimed before fitting: a second writer of the same --out is refused at once
+    with claim(out, kind="run", force=force) if out is not None else nullcontext():
+        _fit_and_write(the_spec, out, force, strict=strict, quiet=quiet, json_out=json_out)
+
+
+def _fit_and_write(the_spec, out, force, *, strict, quiet, json_out) -> None:
+    import json
+
     from bayeskit.batches import fit_spec
 
     show_progress = not quiet and not json_out and sys.stderr.isatty()
@@ -343,15 +369,32 @@ def report(
     run: Annotated[
         Path, typer.Argument(help="A run directory written by bayeskit fit.", show_default=False)
     ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the report into this new folder instead of the run directory "
+            "(for a read-only run)."
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
 ) -> None:
     """Rebuild report.html, report.md and figures/ of a run directory from its files."""
+    from bayeskit.outputs import writing_folder
     from bayeskit.report import build_report
+    from bayeskit.report.run import load_run
 
-    written = build_report(run)
+    if out is None:
+        written = build_report(run)
+        where = run
+    else:
+        load_run(run)  # a broken run is refused before the claim
+        with writing_folder(out, kind="report", force=force) as tmp:
+            written = build_report(run, out_dir=tmp)
+        where = out
     html = written.get("report.html")
-    size = f" ({html.stat().st_size / 1e3:.0f} kB)" if html else ""
+    size = f" ({html.stat().st_size / 1e3:.0f} kB)" if html and html.exists() else ""
     typer.echo(
-        f"wrote {run / 'report.html'}{size}, report.md and "
+        f"wrote {where / 'report.html'}{size}, report.md and "
         f"{sum(1 for k in written if k.startswith('figures/'))} figure files"
     )
 
@@ -382,15 +425,22 @@ def teach_pooling(
         Path | None,
         typer.Option(help="Folder for pooling.csv, shrinkage.png/svg and narrative.md."),
     ] = None,
-    force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+    force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
 ) -> None:
     """No, partial and complete pooling of the same studies side by side, with shrinkage."""
+    from contextlib import nullcontext
+
+    from bayeskit.outputs import claim
+
+    with claim(out, kind="teach", force=force) if out is not None else nullcontext():
+        _teach_pooling(data, measure, outcome, timepoint, prior, out, force)
+
+
+def _teach_pooling(data, measure, outcome, timepoint, prior, out, force) -> None:
     from bayeskit._resources import data_path
-    from bayeskit.rundir import check_out_dir, staged_dir
+    from bayeskit.outputs import write_file, writing_folder
     from bayeskit.teach import pooling_comparison, shrinkage_plot
 
-    if out is not None:
-        check_out_dir(out, force=force)
     priors = _parse_prior_flags(prior)
     result = pooling_comparison(
         data or data_path("eight_schools.csv"),
@@ -406,10 +456,10 @@ def teach_pooling(
     )
     typer.echo(result["narrative"])
     if out is not None:
-        with staged_dir(out) as tmp:
-            table.to_csv(tmp / "pooling.csv", float_format="%.10g")
+        with writing_folder(out, kind="teach", force=force) as tmp:
+            write_file(tmp / "pooling.csv", table.to_csv(float_format="%.10g"))
             shrinkage_plot(table, float(result["full"]["mean"]), tmp / "shrinkage.png")
-            (tmp / "narrative.md").write_text(result["narrative"] + "\n", encoding="utf-8")
+            write_file(tmp / "narrative.md", result["narrative"] + "\n")
         typer.echo(f"wrote {out}")
 
 
@@ -434,23 +484,33 @@ def compare(
     ],
     out: Annotated[Path | None, typer.Option(help="Write the table to this CSV file.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a comparison plot (PNG).")] = None,
-    force: Annotated[bool, typer.Option(help="Replace --out / --plot if they exist.")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Replace --out / --plot if they exist and are regular files.")
+    ] = False,
 ) -> None:
     """Compare fits on the same data by PSIS-LOO: elpd, its SE, differences and weights."""
-    from bayeskit.compare import compare_runs, plot_comparison
-    from bayeskit.outputs import check_writable, write_text_atomic
+    from contextlib import ExitStack
 
-    for path in (out, plot):
-        if path is not None:
-            check_writable(path, force=force)
-    table = compare_runs(runs)
-    _print_table(
-        table, "LOO comparison", columns=["rank", "elpd", "se", "elpd_diff", "dse", "p", "weight"]
-    )
-    if out is not None:
-        write_text_atomic(out, table.to_csv(float_format="%.10g"), force=force)
-    if plot is not None:
-        plot_comparison(table, plot)
+    from bayeskit.compare import compare_runs, plot_comparison
+    from bayeskit.errors import UserError
+    from bayeskit.outputs import claim, write_file
+
+    if out is not None and plot is not None and out.absolute() == plot.absolute():
+        raise UserError(f"--out and --plot name the same file ({out}); give two names")
+    with ExitStack() as stack:
+        for option, path in (("--out", out), ("--plot", plot)):
+            if path is not None:
+                stack.enter_context(claim(path, kind=None, force=force, what=option))
+        table = compare_runs(runs)
+        _print_table(
+            table,
+            "LOO comparison",
+            columns=["rank", "elpd", "se", "elpd_diff", "dse", "p", "weight"],
+        )
+        if out is not None:
+            write_file(out, table.to_csv(float_format="%.10g"))
+        if plot is not None:
+            plot_comparison(table, plot)
 
 
 @app.command(epilog="Example: bayeskit sensitivity models/oud_abstinence.toml --out runs/oud-sens")
@@ -467,20 +527,27 @@ def sensitivity(
     ],
     scheduler: Scheduler = "local",
     workers: Workers = None,
-    force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+    force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
     quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
 ) -> None:
     """Refit under the spec's alternative priors and leaving out each study in turn."""
-    from rich.console import Console
-
-    from bayeskit.rundir import check_out_dir, staged_dir
-    from bayeskit.sensitivity import plot
-    from bayeskit.sensitivity import sensitivity as run
+    from bayeskit.outputs import claim
+    from bayeskit.parallel import check_run_options
     from bayeskit.spec import load_spec
 
+    check_run_options(workers=workers)
     the_spec = load_spec(spec)
-    out = check_out_dir(out, force=force)
+    with claim(out, kind="sensitivity", force=force) as out:
+        _sensitivity(the_spec, out, scheduler, workers, force, quiet)
+
+
+def _sensitivity(the_spec, out, scheduler, workers, force, quiet) -> None:
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from bayeskit.outputs import write_file, writing_folder
+    from bayeskit.sensitivity import plot
+    from bayeskit.sensitivity import sensitivity as run
 
     console = Console(stderr=True, quiet=quiet)
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
@@ -491,11 +558,13 @@ def sensitivity(
             bar.update(task, description=f"refitting: {label}", completed=done, total=total)
 
         result = run(the_spec, progress=advance, scheduler=scheduler, workers=workers)
-    with staged_dir(out) as tmp:
-        result["table"].to_csv(tmp / "sensitivity.csv", index=False, float_format="%.10g")
+    with writing_folder(out, kind="sensitivity", force=force) as tmp:
+        write_file(
+            tmp / "sensitivity.csv", result["table"].to_csv(index=False, float_format="%.10g")
+        )
         plot(result["table"], tmp / "sensitivity.png")
         if result["psense"] is not None:
-            result["psense"].to_csv(tmp / "psense.csv", float_format="%.10g")
+            write_file(tmp / "psense.csv", result["psense"].to_csv(float_format="%.10g"))
     if not quiet:
         table = result["table"].set_index("scenario")
         _print_table(
@@ -516,7 +585,9 @@ def sbc(
             help="Model family: normal-normal, binomial-normal, normal-arm or exposure-response."
         ),
     ] = "normal-normal",
-    replicates: Annotated[int, typer.Option(help="Simulated data sets.")] = 200,
+    replicates: Annotated[
+        int, typer.Option(help="Simulated data sets (at least 50: 5 per rank bin).")
+    ] = 200,
     studies: Annotated[
         int,
         typer.Option(
@@ -536,7 +607,7 @@ def sbc(
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same ranks.")] = 0,
     scheduler: Scheduler = "local",
     workers: Workers = None,
-    force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+    force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
     quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
 ) -> None:
     """Simulation-based calibration: simulate from the prior, refit, check the ranks.
@@ -545,10 +616,11 @@ def sbc(
     when a parameter fails (ranks not uniform at the 1% level, or 95% coverage more than
     3 Monte Carlo standard errors from 95%).
     """
-    from bayeskit.calibration import SBC_PRIORS, sbc_normal_normal, sbc_passes, write_sbc_run
+    from bayeskit.calibration import check_sbc_options
     from bayeskit.errors import UserError
     from bayeskit.models import get_family
-    from bayeskit.rundir import check_out_dir
+    from bayeskit.outputs import claim
+    from bayeskit.parallel import check_run_options
 
     family = get_family(model).name
     priors = _parse_prior_flags(prior)
@@ -556,9 +628,30 @@ def sbc(
         raise UserError(f"method must be mcmc or exact (got {method!r})")
     if method == "exact" and family != "normal-normal":
         raise UserError("the exact engine is for the normal-normal model; use --method mcmc")
-    if (draws + 1) % 10:  # ranks 0..draws fall into 10 equal bins
-        raise UserError(f"--draws + 1 must be divisible by 10 (got {draws})")
-    out = check_out_dir(out, force=force)
+    check_sbc_options(replicates=replicates, studies=studies, draws=draws)
+    check_run_options(workers=workers)
+    with claim(out, kind="sbc", force=force) as out:
+        _sbc(
+            family,
+            method,
+            replicates,
+            studies,
+            draws,
+            priors,
+            seed,
+            scheduler,
+            workers,
+            quiet,
+            out,
+            force,
+        )
+
+
+def _sbc(
+    family, method, replicates, studies, draws, priors, seed, scheduler, workers, quiet, out, force
+):
+    from bayeskit.calibration import SBC_PRIORS, sbc_normal_normal, sbc_passes, write_sbc_run
+
     settings = {
         "model": family,
         "method": method,
@@ -589,7 +682,7 @@ def sbc(
             workers=workers,
             progress=not quiet,
         )
-    summary = write_sbc_run(ranks, out, settings=settings, command=sys.argv)
+    summary = write_sbc_run(ranks, out, settings=settings, command=sys.argv, force=force)
     if not quiet:
         _print_table(
             summary,
@@ -621,13 +714,18 @@ def batch(
     ],
     scheduler: Scheduler = "local",
     workers: Workers = None,
-    retries: Annotated[int, typer.Option(help="Retries of a failed fit.")] = 2,
+    retries: Annotated[int, typer.Option(help="Retries of a failed fit (0 or more).")] = 2,
     seed: Annotated[int, typer.Option(help="Seeds the fits whose spec has no seed.")] = 0,
     report: Annotated[
         bool, typer.Option(help="Also write each fit's HTML report and figures.")
     ] = False,
     force: Annotated[
-        bool, typer.Option(help="Refit everything; by default finished fits are skipped.")
+        bool,
+        typer.Option(
+            help="Refit everything; by default finished fits are skipped. Never deletes: "
+            "a folder that is not a batch folder, or holds files bayeskit did not write, "
+            "is refused."
+        ),
     ] = False,
     quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
 ) -> None:
@@ -638,7 +736,9 @@ def batch(
     failed (its error is in batch.csv).
     """
     from bayeskit.batches import batch as run
+    from bayeskit.parallel import check_run_options
 
+    check_run_options(workers=workers, retries=retries)
     table = run(
         source,
         out,
