@@ -466,7 +466,7 @@ def check_path(path: str | Path, *, what: str = "--out", make_parent: bool = Tru
     bayeskit.errors.UserError: --out .: refusing to write over the working folder; ...
     """
     path = Path(path)
-    label = f"{what} {path}" if what else str(path)
+    label = _label(path, what)
     if path.name in ("", ".", ".."):
         why = _protected(path.resolve()) or f"{path.name or path}, which names no new entry"
         raise UserError(f"{label}: refusing to write over {why}; give a new folder or file name")
@@ -515,6 +515,13 @@ def check_path(path: str | Path, *, what: str = "--out", make_parent: bool = Tru
                 f"{label}: cannot create the folder {path.parent}: {err.strerror}"
             ) from None
     return path
+
+
+def _label(path: Path, what: str) -> str:
+    text = str(path)
+    if len(text) > 100:  # a hostile name is shown, not pasted whole
+        text = f"{text[:60]}...{text[-20:]}"
+    return f"{what} {text}" if what else text
 
 
 def _file_ancestor(path: Path) -> Path:
@@ -571,7 +578,7 @@ def check_destination(
     bayeskit.errors.UserError: --out ...: not a run folder: it has no bayeskit manifest.json ...
     """
     path = check_path(path, what=what, make_parent=kind is not None)
-    label = f"{what} {path}" if what else str(path)
+    label = _label(path, what)
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
@@ -580,12 +587,15 @@ def check_destination(
         if stat.S_ISDIR(mode):
             raise UserError(f"{label} is a folder; give the name of a file to write")
         if not stat.S_ISREG(mode):
-            raise UserError(f"{label} exists and is not a regular file; refusing to replace it")
+            raise UserError(
+                f"{label} exists and is not a regular file (a device, pipe or socket); "
+                "refusing to replace it"
+            )
         if not force:
             raise UserError(f"{label} already exists; use --force to replace it")
         return path
     if not stat.S_ISDIR(mode):
-        what_it_is = "a file" if stat.S_ISREG(mode) else "not a regular file or folder"
+        what_it_is = "a file" if stat.S_ISREG(mode) else "a device, pipe or socket"
         raise UserError(f"{label} exists and is {what_it_is}, not a folder; refusing to replace it")
     entries = sorted(p.name for p in path.iterdir())
     if not entries:
@@ -836,6 +846,8 @@ def staged_dir(out: str | Path, *, kind: str | None = None) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(err, OSError) and err.errno in _WRITE_ERRNOS:
             raise _write_error(out, err) from None
+        if isinstance(err, UserError) and str(tmp) in str(err):  # name what the user named
+            raise UserError(str(err).replace(str(tmp), str(out))) from None
         raise
 
 
