@@ -467,6 +467,8 @@ def check_path(path: str | Path, *, what: str = "--out", make_parent: bool = Tru
     """
     path = Path(path)
     label = _label(path, what)
+    if "\x00" in str(path):
+        raise UserError(f"{label!r}: a file name cannot hold a NUL character")
     if path.name in ("", ".", ".."):
         why = _protected(path.resolve()) or f"{path.name or path}, which names no new entry"
         raise UserError(f"{label}: refusing to write over {why}; give a new folder or file name")
