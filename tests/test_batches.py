@@ -302,3 +302,18 @@ def test_ctrl_c_during_a_dask_batch_exits_130_without_tracebacks(manifest, tmp_p
     assert code == "130", result.stdout + result.stderr
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     assert "interrupted" in stderr
+
+
+def test_the_scheduler_probe_accepts_a_real_dask_scheduler():
+    from distributed import LocalCluster
+
+    from bayeskit.parallel import probe_scheduler, run_tasks
+
+    with LocalCluster(
+        n_workers=1, processes=False, protocol="tcp", dashboard_address=":0"
+    ) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://")
+        probe_scheduler(address)
+        done = sorted(run_tasks(pow, [(2, 3), (3, 2)], scheduler=address, progress=False))
+    assert done == [(0, 8), (1, 9)]
