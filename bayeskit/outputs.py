@@ -83,6 +83,22 @@ _FIGURE = re.compile(r"^figures/[A-Za-z0-9_.-]+\.(png|svg)$")
 _HELD: dict[str, int] = {}  # destinations this process has claimed: path -> depth
 
 
+def _walk(folder: Path) -> list[tuple[str, int]]:
+    """Every entry under ``folder`` as (relative path, lstat mode), never through a link."""
+    # pathlib's rglob follows symbolic links to folders in Python 3.12: a link to / would
+    # walk the whole disk
+    found = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        for name in sorted(dirs) + sorted(files):
+            full = os.path.join(root, name)
+            try:
+                mode = os.lstat(full).st_mode
+            except OSError:
+                continue
+            found.append((Path(full).relative_to(folder).as_posix(), mode))
+    return sorted(found)
+
+
 def _staging(name: str) -> re.Pattern:
     """Names of the temporary files and folders of a write of ``name``."""
     # mkstemp/mkdtemp add 8 characters from [a-z0-9_]
@@ -239,12 +255,11 @@ def file_hashes(folder: str | Path) -> dict[str, str]:
     ['a.csv', 'f/b.png']
     """
     folder = Path(folder)
-    found = {}
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder).as_posix()
-        if path.is_file() and not path.is_symlink() and rel != MARKER:
-            found[rel] = sha256(path)
-    return found
+    return {
+        rel: sha256(folder / rel)
+        for rel, mode in _walk(folder)
+        if stat.S_ISREG(mode) and rel != MARKER
+    }
 
 
 def read_manifest(folder: str | Path) -> dict | None:
@@ -299,10 +314,10 @@ def folder_kind(folder: str | Path) -> str | None:
         if isinstance(settings, dict) and "replicates" in settings and "versions" in record:
             return "sbc"
         return None
-    try:
-        names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
-    except OSError:
-        return None
+    entries = _walk(folder)
+    if any(not stat.S_ISREG(mode) for _, mode in entries):
+        return None  # these folders hold files only
+    names = {rel for rel, _ in entries}
     for kind, first in (("sensitivity", "sensitivity.csv"), ("teach", "pooling.csv")):
         if first in names and names <= _LEGACY_FILES[kind]:
             return kind
@@ -328,9 +343,8 @@ def foreign_files(folder: str | Path, kind: str) -> list[str]:
     record = read_manifest(folder) or {}
     listed = record.get("outputs")
     foreign = []
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder).as_posix()
-        mode = os.lstat(path).st_mode
+    for rel, mode in _walk(folder):
+        path = folder / rel
         if stat.S_ISDIR(mode):
             if kind == "batch" and rel == "fits":
                 continue
@@ -433,12 +447,23 @@ def record_outputs(folder: str | Path, kind: str) -> dict:
 # ---------------------------------------------------------------- the --force policy
 
 
+def _resolve(path: Path, label: str) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as err:  # a symbolic link loop, a name too long
+        raise UserError(f"{label}: cannot follow this path ({err})") from None
+
+
 def _protected(resolved: Path) -> str | None:
     """Why ``resolved`` may never be written over, or None."""
     cwd = Path.cwd().resolve()
     if resolved == Path(resolved.anchor):
         return "the root folder"
-    if resolved == Path.home().resolve():
+    try:
+        home = Path.home().resolve()
+    except (KeyError, RuntimeError, OSError):  # no HOME and no passwd entry
+        home = None
+    if resolved == home:
         return "the home folder"
     if resolved == cwd:
         return "the working folder"
@@ -470,7 +495,7 @@ def check_path(path: str | Path, *, what: str = "--out", make_parent: bool = Tru
     if "\x00" in str(path):
         raise UserError(f"{label!r}: a file name cannot hold a NUL character")
     if path.name in ("", ".", ".."):
-        why = _protected(path.resolve()) or f"{path.name or path}, which names no new entry"
+        why = _protected(_resolve(path, label)) or f"{path.name or path}, which names nothing"
         raise UserError(f"{label}: refusing to write over {why}; give a new folder or file name")
     for part in path.parts:
         if len(os.fsencode(part)) > 255:
@@ -480,7 +505,7 @@ def check_path(path: str | Path, *, what: str = "--out", make_parent: bool = Tru
             f"{label}: the name is {len(os.fsencode(path.name))} bytes long; at most "
             f"{MAX_NAME_BYTES} are allowed (the temporary name beside it needs the rest)"
         )
-    why = _protected(path.resolve())
+    why = _protected(_resolve(path, label))
     if why:
         raise UserError(f"{label}: refusing to write over {why}; give a new folder or file name")
     try:

@@ -328,3 +328,14 @@ def test_claim_makes_missing_parents_and_refuses_paths_under_a_file(tmp_path):
         with claim(tmp_path / "file" / "run", kind="run", force=False):
             pass
     assert textwrap.dedent((tmp_path / "file").read_text()) == "x"
+
+
+def test_links_inside_a_folder_are_foreign_and_never_followed(tmp_path):
+    out = make_run(tmp_path / "run")
+    (out / "root").symlink_to("/")  # walking through it would visit the whole disk
+    assert foreign_files(out, "run") == ["root"]
+    with pytest.raises(UserError, match=r"did not write \(root\)"):
+        check_destination(out, kind="run", force=True)
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with pytest.raises(UserError, match="loop"):
+        check_destination(tmp_path / "loop" / "run", kind="run", force=True)
