@@ -402,7 +402,7 @@ def batch(
 def _run_batch(tasks, out: Path, *, source, seed, force, run_options, report) -> pd.DataFrame:
     """Fit the tasks not finished yet into ``out`` (claimed) and write ``batch.csv``."""
     from bayeskit import __version__
-    from bayeskit.outputs import write_file, write_json
+    from bayeskit.outputs import sha256, write_file, write_json
     from bayeskit.parallel import run_tasks
     from bayeskit.rundir import versions
 
@@ -443,6 +443,9 @@ def _run_batch(tasks, out: Path, *, source, seed, force, run_options, report) ->
         frames.append(rows.assign(name=t.name, status="done")[["name", "status", *rows.columns]])
     table = pd.concat(frames, ignore_index=True).drop(columns=["rows"], errors="ignore")
     write_file(out / "batch.csv", table.to_csv(index=False, float_format="%.10g"))
+    write_json(
+        out / "manifest.json", record | {"outputs": {"batch.csv": sha256(out / "batch.csv")}}
+    )
     return table
 
 
