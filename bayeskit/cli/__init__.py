@@ -2,13 +2,15 @@
 
 Every command turns a :class:`~bayeskit.errors.UserError` into a short message on stderr
 and exit code 2 (no traceback), and Ctrl-C into exit code 130. Every command that writes
-claims its destination first and follows one ``--force`` policy
+claims its destination before any work and follows one ``--force`` policy
 (:mod:`bayeskit.outputs`). Heavy libraries are imported inside the commands so
 that ``bayeskit --help`` stays fast.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import sys
 from collections.abc import Callable
@@ -31,6 +33,8 @@ FORCE_HELP = (
     "Replace --out if it exists and bayeskit wrote it (a folder of the same kind holding "
     "nothing else, or a regular file)."
 )
+# the claims (locks) a running command holds on its destinations, released when it ends
+_HELD: contextvars.ContextVar[contextlib.ExitStack] = contextvars.ContextVar("held")
 
 SCHEDULER_HELP = (
     "Where the fits run: 'local' (a Dask LocalCluster with one worker per core), "
@@ -45,22 +49,39 @@ Workers = Annotated[
 
 
 def _user_errors(func: Callable) -> Callable:
-    """Report a user's mistake as a message and exit code 2 instead of a traceback."""
+    """Report a user's mistake as a message and exit code 2 instead of a traceback.
+
+    Ctrl-C exits 130 with one line; the claims the command took (:func:`_hold`) are
+    released however it ends.
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         from bayeskit.errors import UserError
 
-        try:
-            return func(*args, **kwargs)
-        except UserError as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(EXIT_USER_ERROR) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted: nothing was written for the unfinished work", err=True)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+        with contextlib.ExitStack() as held:
+            token = _HELD.set(held)
+            try:
+                return func(*args, **kwargs)
+            except UserError as err:
+                typer.echo(f"error: {err}", err=True)
+                raise typer.Exit(EXIT_USER_ERROR) from None
+            except KeyboardInterrupt:
+                typer.echo("interrupted: nothing was written for the unfinished work", err=True)
+                raise typer.Exit(EXIT_INTERRUPTED) from None
+            finally:
+                _HELD.reset(token)
 
     return wrapper
+
+
+def _hold(path: Path | None, kind: str | None, force: bool, what: str = "--out") -> Path | None:
+    """Claim ``path`` for the rest of the command (:func:`bayeskit.outputs.claim`)."""
+    if path is None:
+        return None
+    from bayeskit.outputs import claim
+
+    return _HELD.get().enter_context(claim(path, kind=kind, force=force, what=what))
 
 
 def _version(value: bool) -> None:
@@ -160,12 +181,10 @@ def effects(
     force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
 ) -> None:
     """Compute effect sizes (yi, vi, sei) per study, as metafor's escalc does."""
-    from contextlib import nullcontext
-
     from bayeskit.errors import UserError
     from bayeskit.evidence import load_evidence
     from bayeskit.measures import effects as compute
-    from bayeskit.outputs import claim, write_file
+    from bayeskit.outputs import write_file
 
     if to not in ("only0", "all", "if0all", "none"):
         raise UserError(f"--to must be only0, all, if0all or none (got {to!r})")
@@ -173,25 +192,25 @@ def effects(
         raise UserError(f"--ri is a correlation and must lie in [-1, 1] (got {ri})")
     if sd_change is not None and sd_change <= 0:
         raise UserError(f"--sd-change must be positive (got {sd_change})")
-    with claim(out, kind=None, force=force) if out is not None else nullcontext():
-        table = compute(
-            load_evidence(file),
-            measure,
-            outcome=outcome,
-            timepoint=timepoint,
-            add=add,
-            to=to,
-            drop00=drop00,
-            ri=ri,
-            sd_change=sd_change,
-        )
-        for study, reason in table.attrs.get("skipped", []):
-            typer.echo(f"note: left out {study}: {reason}", err=True)
-        if out is None:
-            _print_table(table, title=f"{table.attrs.get('measure') or ''} effect sizes".strip())
-        else:
-            write_file(out, table.to_csv(float_format="%.17g"))
-            typer.echo(f"wrote {len(table)} rows to {out}")
+    _hold(out, None, force)
+    table = compute(
+        load_evidence(file),
+        measure,
+        outcome=outcome,
+        timepoint=timepoint,
+        add=add,
+        to=to,
+        drop00=drop00,
+        ri=ri,
+        sd_change=sd_change,
+    )
+    for study, reason in table.attrs.get("skipped", []):
+        typer.echo(f"note: left out {study}: {reason}", err=True)
+    if out is None:
+        _print_table(table, title=f"{table.attrs.get('measure') or ''} effect sizes".strip())
+    else:
+        write_file(out, table.to_csv(float_format="%.17g"))
+        typer.echo(f"wrote {len(table)} rows to {out}")
 
 
 @app.command(
@@ -249,10 +268,9 @@ def fit(
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Fit a Bayesian meta-analysis and write its run directory."""
-    from contextlib import nullcontext
+    import json
 
     from bayeskit.errors import UserError
-    from bayeskit.outputs import claim
     from bayeskit.spec import load_spec, spec_from_dict
 
     sampler_flags = {
@@ -305,21 +323,13 @@ def fit(
     from bayeskit.calibration import check_posterior_size
 
     # the smallest model has 3 parameters (mu, tau, one theta)
-    sampler_settings = the_spec.sampler
     check_posterior_size(
-        chains=sampler_settings.chains,
-        draws=sampler_settings.draws,
+        chains=the_spec.sampler.chains,
+        draws=the_spec.sampler.draws,
         parameters=3,
         option="--draws",
     )
-    # claimed before fitting: a second writer of the same --out is refused at once
-    with claim(out, kind="run", force=force) if out is not None else nullcontext():
-        _fit_and_write(the_spec, out, force, strict=strict, quiet=quiet, json_out=json_out)
-
-
-def _fit_and_write(the_spec, out, force, *, strict, quiet, json_out) -> None:
-    import json
-
+    _hold(out, "run", force)  # before fitting: a second writer of --out is refused at once
     from bayeskit.batches import fit_spec
 
     show_progress = not quiet and not json_out and sys.stderr.isatty()
@@ -379,18 +389,18 @@ def report(
     force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
 ) -> None:
     """Rebuild report.html, report.md and figures/ of a run directory from its files."""
-    from bayeskit.outputs import writing_folder
+    from bayeskit.outputs import staged_dir
     from bayeskit.report import build_report
     from bayeskit.report.run import load_run
 
+    where = run
     if out is None:
         written = build_report(run)
-        where = run
     else:
-        load_run(run)  # a broken run is refused before the claim
-        with writing_folder(out, kind="report", force=force) as tmp:
+        load_run(run)  # a broken run is refused before anything is claimed
+        where = _hold(out, "report", force)
+        with staged_dir(where, kind="report") as tmp:
             written = build_report(run, out_dir=tmp)
-        where = out
     html = written.get("report.html")
     size = f" ({html.stat().st_size / 1e3:.0f} kB)" if html and html.exists() else ""
     typer.echo(
@@ -428,19 +438,11 @@ def teach_pooling(
     force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
 ) -> None:
     """No, partial and complete pooling of the same studies side by side, with shrinkage."""
-    from contextlib import nullcontext
-
-    from bayeskit.outputs import claim
-
-    with claim(out, kind="teach", force=force) if out is not None else nullcontext():
-        _teach_pooling(data, measure, outcome, timepoint, prior, out, force)
-
-
-def _teach_pooling(data, measure, outcome, timepoint, prior, out, force) -> None:
     from bayeskit._resources import data_path
-    from bayeskit.outputs import write_file, writing_folder
+    from bayeskit.outputs import staged_dir, write_file
     from bayeskit.teach import pooling_comparison, shrinkage_plot
 
+    _hold(out, "teach", force)
     priors = _parse_prior_flags(prior)
     result = pooling_comparison(
         data or data_path("eight_schools.csv"),
@@ -456,7 +458,7 @@ def _teach_pooling(data, measure, outcome, timepoint, prior, out, force) -> None
     )
     typer.echo(result["narrative"])
     if out is not None:
-        with writing_folder(out, kind="teach", force=force) as tmp:
+        with staged_dir(out, kind="teach") as tmp:
             write_file(tmp / "pooling.csv", table.to_csv(float_format="%.10g"))
             shrinkage_plot(table, float(result["full"]["mean"]), tmp / "shrinkage.png")
             write_file(tmp / "narrative.md", result["narrative"] + "\n")
@@ -489,28 +491,22 @@ def compare(
     ] = False,
 ) -> None:
     """Compare fits on the same data by PSIS-LOO: elpd, its SE, differences and weights."""
-    from contextlib import ExitStack
-
     from bayeskit.compare import compare_runs, plot_comparison
     from bayeskit.errors import UserError
-    from bayeskit.outputs import claim, write_file
+    from bayeskit.outputs import write_file
 
     if out is not None and plot is not None and out.absolute() == plot.absolute():
         raise UserError(f"--out and --plot name the same file ({out}); give two names")
-    with ExitStack() as stack:
-        for option, path in (("--out", out), ("--plot", plot)):
-            if path is not None:
-                stack.enter_context(claim(path, kind=None, force=force, what=option))
-        table = compare_runs(runs)
-        _print_table(
-            table,
-            "LOO comparison",
-            columns=["rank", "elpd", "se", "elpd_diff", "dse", "p", "weight"],
-        )
-        if out is not None:
-            write_file(out, table.to_csv(float_format="%.10g"))
-        if plot is not None:
-            plot_comparison(table, plot)
+    _hold(out, None, force)
+    _hold(plot, None, force, what="--plot")
+    table = compare_runs(runs)
+    _print_table(
+        table, "LOO comparison", columns=["rank", "elpd", "se", "elpd_diff", "dse", "p", "weight"]
+    )
+    if out is not None:
+        write_file(out, table.to_csv(float_format="%.10g"))
+    if plot is not None:
+        plot_comparison(table, plot)
 
 
 @app.command(epilog="Example: bayeskit sensitivity models/oud_abstinence.toml --out runs/oud-sens")
@@ -531,23 +527,18 @@ def sensitivity(
     quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
 ) -> None:
     """Refit under the spec's alternative priors and leaving out each study in turn."""
-    from bayeskit.outputs import claim
+    from rich.console import Console
+
+    from bayeskit.outputs import staged_dir, write_file
     from bayeskit.parallel import check_run_options
+    from bayeskit.sensitivity import plot
+    from bayeskit.sensitivity import sensitivity as run
     from bayeskit.spec import load_spec
 
     check_run_options(workers=workers)
     the_spec = load_spec(spec)
-    with claim(out, kind="sensitivity", force=force) as out:
-        _sensitivity(the_spec, out, scheduler, workers, force, quiet)
-
-
-def _sensitivity(the_spec, out, scheduler, workers, force, quiet) -> None:
-    from rich.console import Console
+    out = _hold(out, "sensitivity", force)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from bayeskit.outputs import write_file, writing_folder
-    from bayeskit.sensitivity import plot
-    from bayeskit.sensitivity import sensitivity as run
 
     console = Console(stderr=True, quiet=quiet)
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
@@ -558,10 +549,9 @@ def _sensitivity(the_spec, out, scheduler, workers, force, quiet) -> None:
             bar.update(task, description=f"refitting: {label}", completed=done, total=total)
 
         result = run(the_spec, progress=advance, scheduler=scheduler, workers=workers)
-    with writing_folder(out, kind="sensitivity", force=force) as tmp:
-        write_file(
-            tmp / "sensitivity.csv", result["table"].to_csv(index=False, float_format="%.10g")
-        )
+    with staged_dir(out, kind="sensitivity") as tmp:
+        table = result["table"]
+        write_file(tmp / "sensitivity.csv", table.to_csv(index=False, float_format="%.10g"))
         plot(result["table"], tmp / "sensitivity.png")
         if result["psense"] is not None:
             write_file(tmp / "psense.csv", result["psense"].to_csv(float_format="%.10g"))
@@ -616,10 +606,15 @@ def sbc(
     when a parameter fails (ranks not uniform at the 1% level, or 95% coverage more than
     3 Monte Carlo standard errors from 95%).
     """
-    from bayeskit.calibration import check_sbc_options
+    from bayeskit.calibration import (
+        SBC_PRIORS,
+        check_sbc_options,
+        sbc_normal_normal,
+        sbc_passes,
+        write_sbc_run,
+    )
     from bayeskit.errors import UserError
     from bayeskit.models import get_family
-    from bayeskit.outputs import claim
     from bayeskit.parallel import check_run_options
 
     family = get_family(model).name
@@ -630,28 +625,7 @@ def sbc(
         raise UserError("the exact engine is for the normal-normal model; use --method mcmc")
     check_sbc_options(replicates=replicates, studies=studies, draws=draws)
     check_run_options(workers=workers)
-    with claim(out, kind="sbc", force=force) as out:
-        _sbc(
-            family,
-            method,
-            replicates,
-            studies,
-            draws,
-            priors,
-            seed,
-            scheduler,
-            workers,
-            quiet,
-            out,
-            force,
-        )
-
-
-def _sbc(
-    family, method, replicates, studies, draws, priors, seed, scheduler, workers, quiet, out, force
-):
-    from bayeskit.calibration import SBC_PRIORS, sbc_normal_normal, sbc_passes, write_sbc_run
-
+    out = _hold(out, "sbc", force)
     settings = {
         "model": family,
         "method": method,
