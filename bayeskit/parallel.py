@@ -97,16 +97,19 @@ def probe_scheduler(address: str, *, timeout: float = PROBE_TIMEOUT) -> None:
             head = _read_exactly(conn, 8)
             (length,) = struct.unpack("<Q", head)
             if not 8 <= length <= 1 << 20:
-                raise ValueError(f"a first message of {length} bytes")
+                raise ValueError(f"its first bytes announce a message of {length:.3g} bytes")
             body = _read_exactly(conn, length)
             (frames,) = struct.unpack("<Q", body[:8])
             if not 1 <= frames <= 64:
-                raise ValueError(f"{frames} frames")
+                raise ValueError(f"its first message announces {frames:.3g} frames")
         except (OSError, ValueError, struct.error) as err:
-            reason = "no answer" if isinstance(err, TimeoutError) else str(err) or "no answer"
+            if isinstance(err, TimeoutError):
+                reason = f"no answer within {timeout:g} s"
+            else:
+                reason = str(err) or type(err).__name__
             raise UserError(
-                f"{where} does not answer as a Dask scheduler ({reason} within {timeout:g} s); "
-                "start one with `dask scheduler`, or use --scheduler local"
+                f"{where} does not answer as a Dask scheduler ({reason}); start one with "
+                "`dask scheduler`, or use --scheduler local"
             ) from None
 
 
