@@ -13,8 +13,9 @@ columns
 The fits run as tasks on ``dask.distributed`` (:mod:`bayeskit.parallel`). ``OUT`` gets
 ``fits/<name>/`` (a run directory like ``bayeskit fit``'s, written atomically),
 ``batch.csv`` (every fit's summary in one table) and ``manifest.json``. A fit whose run
-directory holds the same task (spec, data and settings hashed) is skipped, so a batch
-that was killed resumes where it stopped. Each task is deterministic given its seed
+directory holds the same task (spec, data and settings hashed) and every file its
+manifest lists with the SHA-256 recorded there is skipped, so a batch that was killed
+resumes where it stopped. Each task is deterministic given its seed
 (fits without a seed get one derived from the batch seed and the fit's name), so the
 cluster and a plain loop (``--scheduler none``) give identical numbers.
 """
@@ -266,7 +267,7 @@ def run_task(task: dict, fits_dir: str, report: bool) -> dict:
 
 
 def finished(task: Task, fits_dir: Path) -> bool:
-    """Whether ``fits_dir/<name>`` already holds this exact task's complete results.
+    r"""Whether ``fits_dir/<name>`` already holds this exact task's complete results.
 
     Examples
     --------
@@ -281,13 +282,16 @@ def finished(task: Task, fits_dir: Path) -> bool:
     'done'
     >>> finished(task, fits_dir), finished(Task(**{**asdict(task), "seed": 2}), fits_dir)
     (True, False)
+    >>> _ = (fits_dir / "es" / "summary.csv").write_text("parameter,mean\n")  # damaged
+    >>> finished(task, fits_dir)
+    False
     """
-    path = fits_dir / task.name / "manifest.json"
-    try:
-        recorded = json.loads(path.read_text(encoding="utf-8")).get("batch_task")
-    except (OSError, ValueError):
-        return False
-    return recorded == task.key()
+    from bayeskit.outputs import read_manifest, verify_outputs
+
+    folder = fits_dir / task.name
+    recorded = (read_manifest(folder) or {}).get("batch_task")
+    # the manifest alone is not proof: every file it lists must be there, unchanged
+    return recorded == task.key() and not verify_outputs(folder)
 
 
 def batch(
@@ -315,7 +319,9 @@ def batch(
     seed : int
         Seeds the fits that have no seed of their own.
     force : bool
-        Refit everything (otherwise finished fits are kept and skipped).
+        Refit everything (otherwise finished fits are kept and skipped). ``out`` must be
+        a batch folder or new: a folder of another kind, or one holding files bayeskit
+        did not write, is refused with or without ``force``; nothing is deleted.
     report : bool
         Also write each fit's HTML report and figures (slower).
     progress : bool
@@ -337,41 +343,54 @@ def batch(
     >>> sorted(p.name for p in (Path(out) / "fits" / "eight_schools").iterdir())
     ['data.csv', 'diagnostics.json', 'manifest.json', 'posterior.nc', 'summary.csv']
     """
-    from bayeskit.outputs import write_text_atomic
+    from bayeskit.outputs import claim
+
+    tasks = read_tasks(source, seed=seed)
+    with claim(out, kind="batch", force=force, resume=True) as out:
+        return _run_batch(
+            tasks,
+            out,
+            source=source,
+            seed=seed,
+            force=force,
+            run_options={
+                "scheduler": scheduler,
+                "workers": workers,
+                "retries": retries,
+                "progress": progress,
+            },
+            report=report,
+        )
+
+
+def _run_batch(tasks, out: Path, *, source, seed, force, run_options, report) -> pd.DataFrame:
+    """Fit the tasks not finished yet into ``out`` (claimed) and write ``batch.csv``."""
+    from bayeskit import __version__
+    from bayeskit.outputs import sha256, write_file, write_json
     from bayeskit.parallel import run_tasks
     from bayeskit.rundir import versions
 
-    tasks = read_tasks(source, seed=seed)
-    out = Path(out)
-    marker = out / "manifest.json"
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out} exists and is not a folder")
-    if out.exists() and any(out.iterdir()) and not marker.exists() and not force:
-        raise UserError(f"{out} exists and is not a batch folder; use --force to replace it")
-    if force and out.exists():
-        shutil.rmtree(out)
     fits_dir = out / "fits"
     fits_dir.mkdir(parents=True, exist_ok=True)
     for stale in fits_dir.glob(".*.tmp"):  # staging folders of a killed run
         shutil.rmtree(stale, ignore_errors=True)
     record = {
+        "bayeskit": {"kind": "batch", "version": __version__},
         "command": sys.argv,
         "source": str(source),
         "seed": seed,
         "versions": versions(),
         "fits": [asdict(t) for t in tasks],
     }
-    write_text_atomic(marker, json.dumps(record, indent=2) + "\n", force=True)
-    todo = [t for t in tasks if not finished(t, fits_dir)]
+    write_json(out / "manifest.json", record)
+    # --force refits everything; otherwise a fit whose files are intact is kept
+    todo = [t for t in tasks if force or not finished(t, fits_dir)]
     results = {}
     for i, result in run_tasks(
         run_task,
         [(asdict(t), str(fits_dir), report) for t in todo],
-        scheduler=scheduler,
-        workers=workers,
-        retries=retries,
-        progress=progress,
         label="fits",
+        **run_options,
     ):
         results[todo[i].name] = result
     frames = []
@@ -387,8 +406,9 @@ def batch(
             rows = pd.DataFrame(res["rows"])
         frames.append(rows.assign(name=t.name, status="done")[["name", "status", *rows.columns]])
     table = pd.concat(frames, ignore_index=True).drop(columns=["rows"], errors="ignore")
-    write_text_atomic(
-        out / "batch.csv", table.to_csv(index=False, float_format="%.10g"), force=True
+    write_file(out / "batch.csv", table.to_csv(index=False, float_format="%.10g"))
+    write_json(
+        out / "manifest.json", record | {"outputs": {"batch.csv": sha256(out / "batch.csv")}}
     )
     return table
 

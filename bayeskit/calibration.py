@@ -25,6 +25,14 @@ from bayeskit.errors import UserError
 
 LEVELS = (0.5, 0.8, 0.95)
 
+#: The fewest replicates ``bayeskit sbc`` accepts: the uniformity test spreads the ranks
+#: over 10 bins, and its chi-square approximation needs about 5 ranks per bin.
+MIN_REPLICATES = 50
+
+#: The most memory the posterior draws of one fit may take (``--draws`` and ``--chains``
+#: beyond it are refused before anything runs): 4 GiB.
+MAX_POSTERIOR_BYTES = 4 * 2**30
+
 
 def __getattr__(name: str):
     # the SBC priors and parameters are the families' own (Family.sbc); these two
@@ -469,16 +477,65 @@ def plot_sbc(ranks: pd.DataFrame, draws: int, path, *, bins: int = 10, prob: flo
     return path
 
 
+def check_sbc_options(*, replicates: int, studies: int, draws: int) -> None:
+    """Refuse SBC settings that cannot give a meaningful or feasible calibration check.
+
+    Examples
+    --------
+    >>> check_sbc_options(replicates=200, studies=8, draws=99)
+    >>> check_sbc_options(replicates=1, studies=8, draws=99)
+    Traceback (most recent call last):
+    ...
+    bayeskit.errors.UserError: --replicates must be at least 50 (got 1): ...
+    """
+    if replicates < MIN_REPLICATES:
+        raise UserError(
+            f"--replicates must be at least {MIN_REPLICATES} (got {replicates}): the "
+            "uniformity test spreads ranks over 10 bins and needs about 5 per bin"
+        )
+    if draws < 9 or (draws + 1) % 10:  # ranks 0..draws fall into 10 equal bins
+        raise UserError(f"--draws + 1 must be a positive multiple of 10 (got {draws})")
+    check_posterior_size(chains=1, draws=draws, parameters=studies + 2, option="--draws")
+
+
+def check_posterior_size(*, chains: int, draws: int, parameters: int, option: str) -> None:
+    """Refuse draws whose posterior would not fit in memory (:data:`MAX_POSTERIOR_BYTES`).
+
+    The estimate is ``chains * draws * parameters * 8`` bytes (float64 draws).
+
+    Examples
+    --------
+    >>> check_posterior_size(chains=4, draws=1000, parameters=10, option="--draws")
+    >>> check_posterior_size(chains=4, draws=10**9, parameters=3, option="--draws")
+    Traceback (most recent call last):
+    ...
+    bayeskit.errors.UserError: --draws 1000000000: 4 chains of 3 parameters would take 96 GB ...
+    """
+    size = chains * draws * parameters * 8
+    if size > MAX_POSTERIOR_BYTES:
+        raise UserError(
+            f"{option} {draws}: {chains} chain{'s' if chains != 1 else ''} of {parameters} "
+            f"parameters would take {size / 1e9:.0f} GB of memory, over the limit of "
+            f"{MAX_POSTERIOR_BYTES / 2**30:.0f} GiB; use fewer draws"
+        )
+
+
 def write_sbc_run(
-    ranks: pd.DataFrame, out, *, settings: dict, command: list[str] | None = None
+    ranks: pd.DataFrame,
+    out,
+    *,
+    settings: dict,
+    command: list[str] | None = None,
+    force: bool = False,
 ) -> pd.DataFrame:
     """Write an SBC run directory atomically and return the summary.
 
     ``out`` gets ``ranks.csv`` (one row per replicate and parameter), ``summary.csv``
     (uniformity p-value and coverage per parameter), ``figures/sbc.png`` (rank
     histograms and ECDF-difference plots), ``manifest.json`` (settings, seed, versions)
-    and ``report.md``. ``out`` must have been checked with
-    :func:`bayeskit.rundir.check_out_dir`.
+    and ``report.md``. An existing ``out`` is replaced only with ``force``, and only
+    when it is an SBC folder holding nothing bayeskit did not write
+    (:func:`bayeskit.outputs.claim`).
 
     Examples
     --------
@@ -495,17 +552,18 @@ def write_sbc_run(
     from datetime import UTC, datetime
     from pathlib import Path
 
-    from bayeskit.rundir import _write_json, staged_dir, versions
+    from bayeskit.outputs import write_file, write_json, writing_folder
+    from bayeskit.rundir import versions
 
     draws = settings["draws"]
     summary = sbc_summary(ranks, draws=draws)
     out = Path(out)
-    with staged_dir(out) as tmp:
+    with writing_folder(out, kind="sbc", force=force) as tmp:
         ranks.to_csv(tmp / "ranks.csv", index=False, float_format="%.10g")
         summary.to_csv(tmp / "summary.csv", float_format="%.6g")
         (tmp / "figures").mkdir()
         plot_sbc(ranks, draws, tmp / "figures" / "sbc.png")
-        _write_json(
+        write_json(
             tmp / "manifest.json",
             {
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -515,7 +573,7 @@ def write_sbc_run(
                 "settings": settings,
             },
         )
-        (tmp / "report.md").write_text(_sbc_report(summary, settings), encoding="utf-8")
+        write_file(tmp / "report.md", _sbc_report(summary, settings))
     return summary
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from bayeskit.errors import UserError
+from bayeskit.outputs import write_file
 
 
 def compare_runs(runs: list[str | Path]) -> pd.DataFrame:
@@ -52,7 +54,8 @@ def compare_runs(runs: list[str | Path]) -> pd.DataFrame:
     True
     """
     import arviz_stats
-    import xarray as xr
+
+    from bayeskit.report.run import read_json_object, read_posterior
 
     if len(runs) < 2:
         raise UserError("compare needs at least two run directories")
@@ -61,8 +64,8 @@ def compare_runs(runs: list[str | Path]) -> pd.DataFrame:
         manifest, nc = run / "manifest.json", run / "posterior.nc"
         if not manifest.is_file() or not nc.is_file():
             raise UserError(f"{run} is not a run directory (no manifest.json / posterior.nc)")
-        hashes[run.name] = json.loads(manifest.read_text())["data"]
-        tree = xr.open_datatree(nc, engine="h5netcdf")
+        hashes[run.name] = read_json_object(manifest).get("data")
+        tree = read_posterior(nc)
         if "log_likelihood" not in tree.children:
             raise UserError(
                 f"{run} has no pointwise log-likelihood (an exact-engine run?): "
@@ -130,5 +133,7 @@ def plot_comparison(table: pd.DataFrame, path: str | Path) -> None:
     ax.set_xlabel("expected log predictive density (PSIS-LOO)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    image = io.BytesIO()
+    fig.savefig(image, format="png", dpi=110)
     plt.close(fig)
+    write_file(path, image.getvalue())

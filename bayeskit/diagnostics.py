@@ -49,6 +49,7 @@ import pandas as pd
 import xarray as xr
 
 from bayeskit.errors import UserError
+from bayeskit.outputs import jsonable as _jsonable
 
 Verdict = Literal["pass", "warn", "fail"]
 
@@ -628,15 +629,3 @@ def _label(index: Any) -> str:
 def _names(names: list[str]) -> str:
     shown = ", ".join(names[:_NAMED])
     return shown + (f" and {len(names) - _NAMED} more" if len(names) > _NAMED else "")
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | np.ndarray):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj

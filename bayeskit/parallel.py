@@ -15,6 +15,10 @@ tasks are retried; results come back as they finish, with a progress bar.
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import struct
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -37,6 +41,103 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: Seconds to wait for a Dask scheduler to answer before the address is refused.
+PROBE_TIMEOUT = 5.0
+
+
+def check_run_options(*, workers: int | None = None, retries: int = 0) -> None:
+    """Refuse worker and retry counts that cannot run (``--workers 0`` once hung).
+
+    Examples
+    --------
+    >>> check_run_options(workers=2, retries=0)
+    >>> check_run_options(workers=0)
+    Traceback (most recent call last):
+    ...
+    bayeskit.errors.UserError: --workers must be at least 1 (got 0)
+    """
+    if workers is not None and (isinstance(workers, bool) or workers < 1):
+        raise UserError(f"--workers must be at least 1 (got {workers})")
+    if isinstance(retries, bool) or retries < 0:
+        raise UserError(f"--retries must be 0 or more (got {retries})")
+
+
+def probe_scheduler(address: str, *, timeout: float = PROBE_TIMEOUT) -> None:
+    """Refuse a ``tcp://host:port`` that does not answer as a Dask scheduler.
+
+    A Dask scheduler greets every new connection with a short handshake message, framed
+    by its length. Anything else (a web server, a database, a port that says nothing)
+    is refused here: given to Dask, a stranger's first bytes are read as a frame length
+    of up to 2^64 bytes, which Dask then tries to allocate. Other schemes (``tls://``,
+    ``inproc://``, ...) are left to Dask.
+
+    Examples
+    --------
+    >>> probe_scheduler("tcp://127.0.0.1:1", timeout=1)
+    Traceback (most recent call last):
+    ...
+    bayeskit.errors.UserError: --scheduler tcp://127.0.0.1:1: cannot connect (...)
+    """
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        scheme, rest = "tcp", address
+    if scheme != "tcp":
+        return
+    host, colon, port_text = rest.rstrip("/").rpartition(":")
+    host = host.strip("[]")
+    if not colon or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise UserError(f"--scheduler {address}: give tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786")
+    where = f"--scheduler {address}"
+    try:
+        conn = socket.create_connection((host, int(port_text)), timeout=timeout)
+    except OSError as err:
+        raise UserError(f"{where}: cannot connect ({err.strerror or err})") from None
+    with conn:
+        try:
+            head = _read_exactly(conn, 8)
+            (length,) = struct.unpack("<Q", head)
+            if not 8 <= length <= 1 << 20:
+                raise ValueError(f"its first bytes announce a message of {length:.3g} bytes")
+            body = _read_exactly(conn, length)
+            (frames,) = struct.unpack("<Q", body[:8])
+            if not 1 <= frames <= 64:
+                raise ValueError(f"its first message announces {frames:.3g} frames")
+        except (OSError, ValueError, struct.error) as err:
+            if isinstance(err, TimeoutError):
+                reason = f"no answer within {timeout:g} s"
+            else:
+                reason = str(err) or type(err).__name__
+            raise UserError(
+                f"{where} does not answer as a Dask scheduler ({reason}); start one with "
+                "`dask scheduler`, or use --scheduler local"
+            ) from None
+
+
+def _read_exactly(conn: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            raise ValueError("the connection closed")
+        data += chunk
+    return data
+
+
+@contextmanager
+def _sigint_ignored():
+    """Start worker processes with Ctrl-C ignored: this process handles it and stops them."""
+    # a terminal's Ctrl-C reaches every process of the group; workers that saw it would
+    # each print a traceback while the cluster shuts down
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @contextmanager
 def dask_client(scheduler: str | None = None, workers: int | None = None):
     """Yield a ``distributed.Client`` on ``scheduler`` when given, else on a LocalCluster.
@@ -56,7 +157,9 @@ def dask_client(scheduler: str | None = None, workers: int | None = None):
 
     from distributed import Client, LocalCluster
 
+    check_run_options(workers=workers)
     if scheduler and scheduler != "local":
+        probe_scheduler(scheduler)
         try:
             client = Client(scheduler, timeout="10s")
         except (OSError, TimeoutError, ValueError) as exc:
@@ -70,8 +173,8 @@ def dask_client(scheduler: str | None = None, workers: int | None = None):
     for name in ("distributed", "distributed.nanny", "distributed.scheduler"):
         logging.getLogger(name).setLevel(logging.ERROR)
     n = workers or default_workers()
-    with (
-        LocalCluster(
+    with _sigint_ignored():
+        cluster = LocalCluster(
             n_workers=n,
             threads_per_worker=1,
             processes=True,
@@ -79,9 +182,8 @@ def dask_client(scheduler: str | None = None, workers: int | None = None):
             # one, so that a second cluster on the machine does not collide on 8787
             dashboard_address=":0",
             silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+        )
+    with cluster, Client(cluster) as client:
         yield client
 
 
@@ -122,6 +224,7 @@ def run_tasks(
     """
     from rich.progress import Progress
 
+    check_run_options(workers=workers, retries=retries)
     bar = Progress(transient=True, disable=not progress)
     with bar:
         job = bar.add_task(label, total=len(tasks))

@@ -4,23 +4,30 @@
 ``arviz.from_netcdf`` and ``xarray.open_datatree``), ``diagnostics.json``,
 ``manifest.json`` (versions, seed, spec, data hashes) and ``data.csv`` (the data as the
 model saw it). Everything is written into a temporary folder beside ``DIR`` and renamed
-into place only when complete, so an interrupted run leaves the previous results intact.
+into place only when complete, so an interrupted run leaves the previous results intact;
+``manifest.json`` records the SHA-256 of every other file (``outputs``) and marks the
+folder as bayeskit's (``"bayeskit": {"kind": "run"}``). See :mod:`bayeskit.outputs`.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import platform
-import shutil
 import sys
-import tempfile
-from contextlib import contextmanager
+import tempfile  # noqa: F401 (the examples use it)
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from bayeskit.errors import UserError
+from bayeskit.outputs import (
+    check_destination,
+    netcdf_bytes,
+    staged_dir,
+    write_file,
+    write_json,
+    writing_folder,
+)
+
+__all__ = ["check_out_dir", "manifest", "staged_dir", "versions", "write_run"]
 
 PACKAGES = (
     "bayeskit",
@@ -58,8 +65,8 @@ def versions() -> dict[str, str]:
     return out
 
 
-def check_out_dir(out: str | Path, *, force: bool) -> Path:
-    """Refuse to replace an existing run directory without ``force``.
+def check_out_dir(out: str | Path, *, force: bool, kind: str = "run") -> Path:
+    """Refuse a run directory that may not be written (:func:`bayeskit.outputs.check_destination`).
 
     Examples
     --------
@@ -68,22 +75,13 @@ def check_out_dir(out: str | Path, *, force: bool) -> Path:
     True
     >>> (base / "runs").is_dir()  # the parent folder is made
     True
-    >>> check_out_dir(base, force=False)
+    >>> (base / "runs" / "first").mkdir()
+    >>> check_out_dir(base / "runs" / "first", force=False)
     Traceback (most recent call last):
     ...
-    bayeskit.errors.UserError: ... already exists; use --force to replace it
+    bayeskit.errors.UserError: --out ... already exists; use --force to replace it
     """
-    out = Path(out)
-    if out.exists() and not force:
-        raise UserError(f"{out} already exists; use --force to replace it")
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out} exists and is not a folder")
-    if not out.parent.exists():
-        try:  # `--out runs/NAME` on a fresh checkout: make runs/
-            out.parent.mkdir(parents=True)
-        except OSError as err:
-            raise UserError(f"cannot create the folder {out.parent}: {err.strerror}") from None
-    return out
+    return check_destination(out, kind=kind, force=force)
 
 
 def manifest(fit, *, spec: dict | None, data_hashes: dict[str, str], command: list[str]) -> dict:
@@ -131,7 +129,8 @@ def write_run(
     ----------
     fit : Fit
     out : path
-        The run directory to create (replaced only with ``force``).
+        The run directory to create (replaced only with ``force``, and only when it is a
+        run directory holding nothing bayeskit did not write).
     spec : dict, optional
         The spec the fit came from, recorded in the manifest.
     summary : DataFrame, optional
@@ -156,102 +155,32 @@ def write_run(
     >>> out = write_run(fit, Path(tempfile.mkdtemp()) / "run", report=False)
     >>> sorted(p.name for p in out.iterdir())
     ['data.csv', 'diagnostics.json', 'manifest.json', 'posterior.nc', 'summary.csv']
+    >>> import json
+    >>> record = json.loads((out / "manifest.json").read_text())
+    >>> record["bayeskit"]["kind"], sorted(record["outputs"])[:2]
+    ('run', ['data.csv', 'diagnostics.json'])
     """
     from bayeskit.diagnostics import to_json
 
-    out = check_out_dir(out, force=force)
-    with staged_dir(out) as tmp:
+    with writing_folder(out, kind="run", force=force) as tmp:
         summary = fit.summary() if summary is None else summary
-        summary.to_csv(tmp / "summary.csv", float_format="%.10g")
+        write_file(tmp / "summary.csv", summary.to_csv(float_format="%.10g"))
         for name, table in (tables or {}).items():
-            table.to_csv(tmp / f"{name}.csv", float_format="%.10g")
-        fit.data.table.to_csv(tmp / "data.csv", index=fit.data.table.index.name is not None)
-        fit.idata.to_netcdf(tmp / "posterior.nc", engine="h5netcdf")
+            write_file(tmp / f"{name}.csv", table.to_csv(float_format="%.10g"))
+        index = fit.data.table.index.name is not None
+        write_file(tmp / "data.csv", fit.data.table.to_csv(index=index))
+        write_file(tmp / "posterior.nc", netcdf_bytes(fit.idata))
         diag = (
             to_json(fit.checks)
             if fit.checks
             else {"verdict": "pass", "checks": [], "note": "exact engine: no sampling"}
         )
-        _write_json(tmp / "diagnostics.json", diag)
+        write_json(tmp / "diagnostics.json", diag)
         hashes = fit.data.table.attrs.get("sha256", {})
         record = manifest(fit, spec=spec, data_hashes=hashes, command=command or sys.argv)
-        _write_json(tmp / "manifest.json", record | (extra or {}))
+        write_json(tmp / "manifest.json", record | (extra or {}))
         if report:
             from bayeskit.report import build_report
 
             build_report(tmp)  # from the files just written, as `bayeskit report` would
-    return out
-
-
-@contextmanager
-def staged_dir(out: Path):
-    """Yield an empty temporary folder beside ``out`` that replaces ``out`` when complete.
-
-    Whatever is written inside the ``with`` block appears at ``out`` all at once on
-    success; on any error (Ctrl-C included) the temporary folder is removed and ``out``
-    keeps its previous contents.
-
-    Examples
-    --------
-    >>> out = Path(tempfile.mkdtemp()) / "run"
-    >>> with staged_dir(out) as tmp:
-    ...     _ = (tmp / "a.txt").write_text("done")
-    ...     out.exists()
-    False
-    >>> (out / "a.txt").read_text()
-    'done'
-    >>> with staged_dir(out) as tmp:
-    ...     _ = (tmp / "b.txt").write_text("half")
-    ...     raise ValueError("interrupted")
-    Traceback (most recent call last):
-    ...
-    ValueError: interrupted
-    >>> sorted(p.name for p in out.iterdir())  # the previous contents are kept
-    ['a.txt']
-    """
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        yield tmp
-        tmp.chmod(0o755)  # mkdtemp makes it private; outputs are for reading
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _write_json(path: Path, data: dict) -> None:
-    path.write_text(
-        json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n", encoding="utf-8"
-    )
-
-
-def _jsonable(value):
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)
-
-
-def replace_dir(new: Path, out: Path) -> None:
-    """Move ``new`` to ``out``; an existing ``out`` is swapped out first and removed after.
-
-    Examples
-    --------
-    >>> base = Path(tempfile.mkdtemp())
-    >>> (base / "old").mkdir(); _ = (base / "old" / "a.txt").write_text("old")
-    >>> (base / "new").mkdir(); _ = (base / "new" / "b.txt").write_text("new")
-    >>> replace_dir(base / "new", base / "old")
-    >>> sorted(p.name for p in base.iterdir()), [p.name for p in (base / "old").iterdir()]
-    (['old'], ['b.txt'])
-    """
-    if not out.exists():
-        os.replace(new, out)
-        return
-    old = out.with_name(f".{out.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    os.replace(out, old)
-    try:
-        os.replace(new, out)
-    except BaseException:
-        os.replace(old, out)  # put the previous results back
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    return Path(out)

@@ -131,3 +131,189 @@ def test_cli_batch_refuses_a_foreign_folder_and_reports_fit_errors(manifest, tmp
     table = pd.read_csv(out / "batch.csv")
     assert table.loc[table["name"] == "fit2", "status"].tolist() == ["error"]
     assert set(table.loc[table["name"] != "fit2", "status"]) == {"done"}
+
+
+def test_batch_force_onto_a_folder_with_a_foreign_file_keeps_it(manifest, tmp_path):
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("mine")
+    args = ["batch", str(manifest), "--out", str(keep), "--scheduler", "none", "--force"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "notes.txt" in result.output and "Traceback" not in result.output
+    assert sorted(p.name for p in keep.iterdir()) == ["notes.txt"]
+    assert (keep / "notes.txt").read_text() == "mine"
+    # a batch folder that holds a foreign file as well: still refused, nothing deleted
+    out = tmp_path / "out"
+    batch(manifest, out, scheduler="none")
+    (out / "fits" / "fit0" / "mine.txt").write_text("mine")
+    result = runner.invoke(app, [*args[:3], str(out), *args[4:]])
+    assert result.exit_code == 2
+    assert "fits/fit0/mine.txt" in result.output
+    assert (out / "fits" / "fit0" / "mine.txt").read_text() == "mine"
+
+
+def test_batch_force_refits_everything_in_place(manifest, tmp_path):
+    out = tmp_path / "out"
+    first = batch(manifest, out, scheduler="none")
+    summary = out / "fits" / "fit0" / "summary.csv"
+    stamp = summary.stat().st_mtime_ns
+    again = batch(manifest, out, scheduler="none", force=True)
+    assert summary.stat().st_mtime_ns != stamp  # refitted
+    pd.testing.assert_frame_equal(first, again)
+    record = json.loads((out / "manifest.json").read_text())
+    assert record["bayeskit"]["kind"] == "batch"
+
+
+def test_a_run_folder_is_never_reused_as_a_batch_or_the_reverse(manifest, tmp_path):
+    run = tmp_path / "run"
+    fit = ["fit", "--data", str(tmp_path / "d0.csv"), "--method", "exact", "--quiet"]
+    assert runner.invoke(app, [*fit, "--out", str(run)]).exit_code == 0
+    before = (run / "manifest.json").read_bytes()
+    for extra in ([], ["--force"]):
+        result = runner.invoke(
+            app, ["batch", str(manifest), "--out", str(run), "--scheduler", "none", *extra]
+        )
+        assert result.exit_code == 2
+        assert "is a fit's run directory (bayeskit fit), not a batch folder" in result.output
+    assert (run / "manifest.json").read_bytes() == before
+    assert not (run / "fits").exists()
+    batch_dir = tmp_path / "b"
+    batch(manifest, batch_dir, scheduler="none")
+    result = runner.invoke(app, [*fit, "--out", str(batch_dir), "--force"])
+    assert result.exit_code == 2
+    assert "is a batch folder (bayeskit batch), not a fit's run directory" in result.output
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete", "change_manifest_list"])
+def test_resume_refits_a_fit_whose_files_are_damaged(manifest, tmp_path, damage):
+    out = tmp_path / "out"
+    first = batch(manifest, out, scheduler="none")
+    fit = out / "fits" / "fit2"
+    record = json.loads((fit / "manifest.json").read_text())
+    assert set(record["outputs"]) == {"summary.csv", "data.csv", "diagnostics.json", "posterior.nc"}
+    if damage == "truncate":
+        (fit / "summary.csv").write_bytes((fit / "summary.csv").read_bytes()[:40])
+    elif damage == "delete":
+        (fit / "summary.csv").unlink()
+    else:  # a manifest that lists no hashes (an earlier release's) is not proof either
+        del record["outputs"]
+        (fit / "manifest.json").write_text(json.dumps(record))
+    stamp = (out / "fits" / "fit1" / "summary.csv").stat().st_mtime_ns
+    again = batch(manifest, out, scheduler="none")
+    pd.testing.assert_frame_equal(first, again)  # every fit is in batch.csv again
+    assert (out / "fits" / "fit1" / "summary.csv").stat().st_mtime_ns == stamp  # kept
+    assert json.loads((fit / "manifest.json").read_text()).get("outputs") is not None
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--retries", "-1"], "--retries must be 0 or more (got -1)"),
+        (["--workers", "-1"], "--workers must be at least 1 (got -1)"),
+        (["--workers", "0"], "--workers must be at least 1 (got 0)"),
+    ],
+)
+def test_bad_run_options_are_refused_before_anything_runs(manifest, tmp_path, option, message):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["batch", str(manifest), "--out", str(out), *option])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("answer", [b"HTTP/1.1 400 Bad Request\r\n\r\n" * 4, b"", None])
+def test_a_scheduler_address_that_is_not_dask_is_refused(manifest, tmp_path, answer, monkeypatch):
+    """A plain TCP server that answers garbage, nothing, or closes at once (bounded in time)."""
+    import socket
+    import threading
+    import time
+
+    import bayeskit.parallel
+
+    monkeypatch.setattr(bayeskit.parallel, "PROBE_TIMEOUT", 1.0)
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    stop = threading.Event()
+
+    def serve():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                if answer is not None:
+                    conn.sendall(answer)
+                    stop.wait(3)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    start = time.monotonic()
+    try:
+        args = ["batch", str(manifest), "--out", str(tmp_path / "out")]
+        result = runner.invoke(app, [*args, "--scheduler", f"tcp://127.0.0.1:{port}"])
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.close()
+    assert result.exit_code == 2, result.output
+    assert f"--scheduler tcp://127.0.0.1:{port}" in result.output
+    assert "does not answer as a Dask scheduler" in result.output
+    assert time.monotonic() - start < 20
+
+
+CTRL_C = """
+import os, signal, subprocess, sys, time
+from pathlib import Path
+out = Path(sys.argv[2])
+p = subprocess.Popen([sys.executable, "-m", "bayeskit", "batch", sys.argv[1], "--out", str(out),
+                      "--workers", "1", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                     text=True, start_new_session=True)
+t0 = time.time()
+while not (out / "fits").exists() or not os.listdir(out / "fits"):  # the first fit has started
+    if time.time() - t0 > 90 or p.poll() is not None:
+        break
+    time.sleep(0.05)
+os.killpg(p.pid, signal.SIGINT)  # as a terminal's Ctrl-C: every process of the group
+try:
+    so, se = p.communicate(timeout=60)
+except subprocess.TimeoutExpired:
+    os.killpg(p.pid, signal.SIGKILL)
+    so, se = p.communicate()
+print(p.returncode)
+print(se)
+"""
+
+
+def test_ctrl_c_during_a_dask_batch_exits_130_without_tracebacks(manifest, tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", CTRL_C, str(manifest), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    code, _, stderr = result.stdout.partition("\n")
+    assert code == "130", result.stdout + result.stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert "interrupted" in stderr
+
+
+def test_the_scheduler_probe_accepts_a_real_dask_scheduler():
+    from distributed import LocalCluster
+
+    from bayeskit.parallel import probe_scheduler, run_tasks
+
+    with LocalCluster(
+        n_workers=1, processes=False, protocol="tcp", dashboard_address=":0"
+    ) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://")
+        probe_scheduler(address)
+        done = sorted(run_tasks(pow, [(2, 3), (3, 2)], scheduler=address, progress=False))
+    assert done == [(0, 8), (1, 9)]

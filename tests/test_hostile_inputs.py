@@ -342,6 +342,77 @@ INVALID_NUMBER = st.one_of(
     st.builds(lambda a, b: f"{a},{b}", DIGITS, DIGITS),  # decimal comma (quoted)
 ).filter(lambda s: s.strip().lower() not in ("", "na", "n/a"))
 
+# ------------------------------------------------------------------ output paths
+
+ODD_NAMES = [
+    ".",
+    "..",
+    "keep",
+    "afile",
+    "dangling",
+    "link_to_keep",
+    "run",
+    "batch",
+    "n" * 300,
+    "é" * 125,
+    "-rf",
+    " ",
+    "a b",
+    "~",
+    "$HOME",
+    "*",
+    ".hidden",
+    ".run.old",
+    ".run.lock",
+    "new",
+]
+
+
+@st.composite
+def output_paths(draw):
+    """A destination inside a scratch folder: odd names, `.`/`..`, symlinks, files as parents."""
+    parts = draw(
+        st.lists(
+            st.one_of(
+                st.sampled_from(ODD_NAMES),
+                st.text(
+                    alphabet=st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=12
+                ),
+            ),
+            min_size=1,
+            max_size=3,
+        )
+    )
+    absolute = draw(st.booleans())
+    kind = draw(st.sampled_from([None, "run", "batch", "sbc", "teach"]))
+    return parts, absolute, kind, draw(st.booleans())
+
+
+def _scratch(base):
+    """A working folder with a user's own files and bayeskit's folders beside them."""
+    from bayeskit.outputs import writing_folder
+
+    (base / "keep").mkdir()
+    (base / "keep" / "notes.txt").write_text("mine")
+    (base / "afile").write_text("a file of mine")
+    (base / "dangling").symlink_to(base / "nowhere")
+    (base / "link_to_keep").symlink_to(base / "keep")
+    with writing_folder(base / "run", kind="run", force=False) as tmp:
+        (tmp / "summary.csv").write_text("parameter,mean\nmu,1\n")
+    (base / "batch").mkdir()
+    (base / "batch" / "manifest.json").write_text('{"bayeskit": {"kind": "batch"}}')
+
+
+def _foreign(base):
+    import os
+
+    return {
+        "notes": (base / "keep" / "notes.txt").read_text(),
+        "afile": (base / "afile").read_text(),
+        "dangling": os.readlink(base / "dangling"),
+        "link": os.readlink(base / "link_to_keep"),
+    }
+
 
 @settings(
     max_examples=200,
@@ -366,3 +437,58 @@ def test_numeric_spellings_are_read_exactly_or_named(tmp_path, spelling):
         assert [(i.file, i.row, i.column, i.value) for i in issues] == [
             (str(path), 2, "yi", spelling)
         ]
+
+
+@given(case=output_paths())
+def test_generated_output_paths_are_written_or_refused_and_nothing_foreign_is_lost(case):
+    """Either a UserError naming the path, or the output written; the user's files survive."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from bayeskit.outputs import claim, folder_kind, write_file, writing_folder
+
+    parts, absolute, kind, force = case
+    with tempfile.TemporaryDirectory() as scratch:
+        base = Path(scratch) / "work"
+        base.mkdir()
+        _scratch(base)
+        before = _foreign(base)
+        rel = Path(*parts)
+        path = base / rel if absolute else rel
+        home = os.getcwd()
+        os.chdir(base)
+        try:
+            if kind is None:
+                with claim(path, kind=None, force=force):
+                    write_file(path, "written")
+            else:
+                with writing_folder(path, kind=kind, force=force) as tmp:
+                    (tmp / "out.csv").write_text("written")
+        except UserError as err:
+            shown = str(path) if len(str(path)) <= 100 else str(path)[:60]
+            assert shown in str(err) or repr(str(path))[1:40] in str(err), (str(err), path)
+        else:
+            target = base / rel
+            if kind is None:
+                assert target.read_text() == "written"
+            else:
+                assert folder_kind(target) == kind
+                assert (target / "out.csv").read_text() == "written"
+        finally:
+            os.chdir(home)
+        after = _foreign(base)
+        if "\x00" in str(rel):
+            return  # refused above: no file name holds a NUL
+        if kind is None and force and os.path.realpath(base / rel) == str(base / "afile"):
+            before.pop("afile"), after.pop("afile")  # --force replaces a regular file
+        assert after == before
+        target = os.path.realpath(base / rel)
+        leftovers = [  # new entries other than the target, its parents and its contents
+            p.name
+            for p in base.rglob("*")
+            if p.name.startswith(".")
+            and not os.path.realpath(p).startswith(target)
+            and not target.startswith(os.path.realpath(p) + os.sep)
+        ]
+        assert leftovers == []

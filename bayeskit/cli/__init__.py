@@ -1,12 +1,16 @@
 """The ``bayeskit`` command line: a thin layer over the library.
 
 Every command turns a :class:`~bayeskit.errors.UserError` into a short message on stderr
-and exit code 2 (no traceback). Heavy libraries are imported inside the commands so
+and exit code 2 (no traceback), and Ctrl-C into exit code 130. Every command that writes
+claims its destination before any work and follows one ``--force`` policy
+(:mod:`bayeskit.outputs`). Heavy libraries are imported inside the commands so
 that ``bayeskit --help`` stays fast.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import sys
 from collections.abc import Callable
@@ -27,7 +31,13 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-EXIT_OK, EXIT_FAILED_DIAGNOSTICS, EXIT_USER_ERROR = 0, 1, 2
+EXIT_OK, EXIT_FAILED_DIAGNOSTICS, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+FORCE_HELP = (
+    "Replace --out if it exists and bayeskit wrote it (a folder of the same kind holding "
+    "nothing else, or a regular file)."
+)
+# the claims (locks) a running command holds on its destinations, released when it ends
+_HELD: contextvars.ContextVar[contextlib.ExitStack] = contextvars.ContextVar("held")
 
 # Closed choices, so that --help lists every value and Click refuses others (exit 2).
 # Model comes from the families registry; the others mirror their library tables
@@ -50,24 +60,45 @@ SCHEDULER_HELP = (
 # the options every many-fit command (sbc, batch, sensitivity) shares
 Scheduler = Annotated[str, typer.Option(help=SCHEDULER_HELP)]
 Workers = Annotated[
-    int | None, typer.Option(help="Worker processes of the LocalCluster (default: cores).")
+    int | None,
+    typer.Option(help="Worker processes of the LocalCluster, at least 1 (default: cores)."),
 ]
 
 
 def _user_errors(func: Callable) -> Callable:
-    """Report a user's mistake as a message and exit code 2 instead of a traceback."""
+    """Report a user's mistake as a message and exit code 2 instead of a traceback.
+
+    Ctrl-C exits 130 with one line; the claims the command took (:func:`_hold`) are
+    released however it ends.
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         from bayeskit.errors import UserError
 
-        try:
-            return func(*args, **kwargs)
-        except UserError as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(EXIT_USER_ERROR) from None
+        with contextlib.ExitStack() as held:
+            token = _HELD.set(held)
+            try:
+                return func(*args, **kwargs)
+            except UserError as err:
+                typer.echo(f"error: {err}", err=True)
+                raise typer.Exit(EXIT_USER_ERROR) from None
+            except KeyboardInterrupt:
+                typer.echo("interrupted: nothing was written for the unfinished work", err=True)
+                raise typer.Exit(EXIT_INTERRUPTED) from None
+            finally:
+                _HELD.reset(token)
 
     return wrapper
+
+
+def _hold(path: Path | None, kind: str | None, force: bool, what: str = "--out") -> Path | None:
+    """Claim ``path`` for the rest of the command (:func:`bayeskit.outputs.claim`)."""
+    if path is None:
+        return None
+    from bayeskit.outputs import claim
+
+    return _HELD.get().enter_context(claim(path, kind=kind, force=force, what=what))
 
 
 def _version(value: bool) -> None:
@@ -165,13 +196,13 @@ def effects(
         float | None,
         typer.Option(help="Assumed SD of the pre/post change for arms without SDs (case reports)."),
     ] = None,
-    force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+    force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
 ) -> None:
     """Compute effect sizes (yi, vi, sei) per study, as metafor's escalc does."""
     from bayeskit.errors import UserError
     from bayeskit.evidence import load_evidence
     from bayeskit.measures import effects as compute
-    from bayeskit.outputs import check_writable, write_text_atomic
+    from bayeskit.outputs import write_file
 
     if to not in ("only0", "all", "if0all", "none"):
         raise UserError(f"--to must be only0, all, if0all or none (got {to!r})")
@@ -179,8 +210,7 @@ def effects(
         raise UserError(f"--ri is a correlation and must lie in [-1, 1] (got {ri})")
     if sd_change is not None and sd_change <= 0:
         raise UserError(f"--sd-change must be positive (got {sd_change})")
-    if out is not None:
-        check_writable(out, force=force)
+    _hold(out, None, force)
     table = compute(
         load_evidence(file),
         _value(measure),
@@ -201,7 +231,7 @@ def effects(
         words = f" ({MEASURES[code].label})" if code in MEASURES else ""
         _print_table(table, title=f"{code or ''} effect sizes{words}".strip())
     else:
-        write_text_atomic(out, table.to_csv(float_format="%.17g"), force=force)
+        write_file(out, table.to_csv(float_format="%.17g"))
         typer.echo(f"wrote {len(table)} rows to {out}")
 
 
@@ -257,7 +287,7 @@ def fit(
     target_accept: Annotated[
         float | None, typer.Option(help="NUTS target acceptance rate.")
     ] = None,
-    force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+    force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
     strict: Annotated[bool, typer.Option(help="Exit 1 when a diagnostic fails.")] = False,
     quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
@@ -289,10 +319,16 @@ def fit(
         the_spec = _spec_from_flags(
             data, model, measure, outcome, timepoint, covariate, prior, pooling, sampler_flags
         )
-    if out is not None:
-        from bayeskit.rundir import check_out_dir
+    from bayeskit.calibration import check_posterior_size
 
-        check_out_dir(out, force=force)
+    # the smallest model has 3 parameters (mu, tau, one theta)
+    check_posterior_size(
+        chains=the_spec.sampler.chains,
+        draws=the_spec.sampler.draws,
+        parameters=3,
+        option="--draws",
+    )
+    _hold(out, "run", force)  # before fitting: a second writer of --out is refused at once
     from bayeskit.workflow import fit_spec
 
     show_progress = not quiet and not json_out and sys.stderr.isatty()
@@ -390,15 +426,32 @@ def report(
     run: Annotated[
         Path, typer.Argument(help="A run directory written by bayeskit fit.", show_default=False)
     ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the report into this new folder instead of the run directory "
+            "(for a read-only run)."
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
 ) -> None:
     """Rebuild report.html, report.md and figures/ of a run directory from its files."""
+    from bayeskit.outputs import staged_dir
     from bayeskit.report import build_report
+    from bayeskit.report.run import load_run
 
-    written = build_report(run)
+    where = run
+    if out is None:
+        written = build_report(run)
+    else:
+        load_run(run)  # a broken run is refused before anything is claimed
+        where = _hold(out, "report", force)
+        with staged_dir(where, kind="report") as tmp:
+            written = build_report(run, out_dir=tmp)
     html = written.get("report.html")
-    size = f" ({html.stat().st_size / 1e3:.0f} kB)" if html else ""
+    size = f" ({html.stat().st_size / 1e3:.0f} kB)" if html and html.exists() else ""
     typer.echo(
-        f"wrote {run / 'report.html'}{size}, report.md and "
+        f"wrote {where / 'report.html'}{size}, report.md and "
         f"{sum(1 for k in written if k.startswith('figures/'))} figure files"
     )
 
@@ -429,15 +482,14 @@ def teach_pooling(
         Path | None,
         typer.Option(help="Folder for pooling.csv, shrinkage.png/svg and narrative.md."),
     ] = None,
-    force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+    force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
 ) -> None:
     """No, partial and complete pooling of the same studies side by side, with shrinkage."""
     from bayeskit import data_path
-    from bayeskit.rundir import check_out_dir, staged_dir
+    from bayeskit.outputs import staged_dir, write_file
     from bayeskit.teach import pooling_comparison, shrinkage_plot
 
-    if out is not None:
-        check_out_dir(out, force=force)
+    _hold(out, "teach", force)
     priors = _parse_prior_flags(prior)
     result = pooling_comparison(
         data or data_path("eight_schools.csv"),
@@ -453,10 +505,10 @@ def teach_pooling(
     )
     typer.echo(result["narrative"])
     if out is not None:
-        with staged_dir(out) as tmp:
-            table.to_csv(tmp / "pooling.csv", float_format="%.10g")
+        with staged_dir(out, kind="teach") as tmp:
+            write_file(tmp / "pooling.csv", table.to_csv(float_format="%.10g"))
             shrinkage_plot(table, float(result["full"]["mean"]), tmp / "shrinkage.png")
-            (tmp / "narrative.md").write_text(result["narrative"] + "\n", encoding="utf-8")
+            write_file(tmp / "narrative.md", result["narrative"] + "\n")
         typer.echo(f"wrote {out}")
 
 
@@ -487,21 +539,25 @@ def compare(
     ],
     out: Annotated[Path | None, typer.Option(help="Write the table to this CSV file.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a comparison plot (PNG).")] = None,
-    force: Annotated[bool, typer.Option(help="Replace --out / --plot if they exist.")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Replace --out / --plot if they exist and are regular files.")
+    ] = False,
 ) -> None:
     """Compare fits on the same data by PSIS-LOO: elpd, its SE, differences and weights."""
     from bayeskit.compare import compare_runs, plot_comparison
-    from bayeskit.outputs import check_writable, write_text_atomic
+    from bayeskit.errors import UserError
+    from bayeskit.outputs import write_file
 
-    for path in (out, plot):
-        if path is not None:
-            check_writable(path, force=force)
+    if out is not None and plot is not None and out.absolute() == plot.absolute():
+        raise UserError(f"--out and --plot name the same file ({out}); give two names")
+    _hold(out, None, force)
+    _hold(plot, None, force, what="--plot")
     table = compare_runs(runs)
     _print_table(
         table, "LOO comparison", columns=["rank", "elpd", "se", "elpd_diff", "dse", "p", "weight"]
     )
     if out is not None:
-        write_text_atomic(out, table.to_csv(float_format="%.10g"), force=force)
+        write_file(out, table.to_csv(float_format="%.10g"))
     if plot is not None:
         plot_comparison(table, plot)
 
@@ -520,19 +576,21 @@ def sensitivity(
     ],
     scheduler: Scheduler = "local",
     workers: Workers = None,
-    force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+    force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
     quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
 ) -> None:
     """Refit under the spec's alternative priors and leaving out each study in turn."""
     from rich.console import Console
 
-    from bayeskit.rundir import check_out_dir, staged_dir
+    from bayeskit.outputs import staged_dir, write_file
+    from bayeskit.parallel import check_run_options
     from bayeskit.sensitivity import plot
     from bayeskit.sensitivity import sensitivity as run
     from bayeskit.spec import load_spec
 
+    check_run_options(workers=workers)
     the_spec = load_spec(spec)
-    out = check_out_dir(out, force=force)
+    out = _hold(out, "sensitivity", force)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     console = Console(stderr=True, quiet=quiet)
@@ -544,11 +602,12 @@ def sensitivity(
             bar.update(task, description=f"refitting: {label}", completed=done, total=total)
 
         result = run(the_spec, progress=advance, scheduler=scheduler, workers=workers)
-    with staged_dir(out) as tmp:
-        result["table"].to_csv(tmp / "sensitivity.csv", index=False, float_format="%.10g")
+    with staged_dir(out, kind="sensitivity") as tmp:
+        table = result["table"]
+        write_file(tmp / "sensitivity.csv", table.to_csv(index=False, float_format="%.10g"))
         plot(result["table"], tmp / "sensitivity.png")
         if result["psense"] is not None:
-            result["psense"].to_csv(tmp / "psense.csv", float_format="%.10g")
+            write_file(tmp / "psense.csv", result["psense"].to_csv(float_format="%.10g"))
     if not quiet:
         table = result["table"].set_index("scenario")
         _print_table(
@@ -564,7 +623,9 @@ def sensitivity(
 def sbc(
     out: Annotated[Path, typer.Option(help="Run directory to write.")],
     model: Annotated[Model, typer.Option(help="Model family.", **CHOICE)] = "normal-normal",
-    replicates: Annotated[int, typer.Option(help="Simulated data sets.")] = 200,
+    replicates: Annotated[
+        int, typer.Option(help="Simulated data sets (at least 50: 5 per rank bin).")
+    ] = 200,
     studies: Annotated[
         int,
         typer.Option(
@@ -584,7 +645,7 @@ def sbc(
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same ranks.")] = 0,
     scheduler: Scheduler = "local",
     workers: Workers = None,
-    force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+    force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
     quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
 ) -> None:
     """Simulation-based calibration: simulate from the prior, refit, check the ranks.
@@ -593,17 +654,16 @@ def sbc(
     when a parameter fails (ranks not uniform at the 1% level, or 95% coverage more than
     3 Monte Carlo standard errors from 95%).
     """
+    from bayeskit.calibration import check_sbc_options, sbc_family, sbc_passes, write_sbc_run
     from bayeskit.calibration import sbc as run
-    from bayeskit.calibration import sbc_family, sbc_passes, write_sbc_run
-    from bayeskit.errors import UserError
-    from bayeskit.rundir import check_out_dir
+    from bayeskit.parallel import check_run_options
 
     method = _value(method)
     family = sbc_family(_value(model), method)
     priors = _parse_prior_flags(prior)
-    if (draws + 1) % 10:  # ranks 0..draws fall into 10 equal bins
-        raise UserError(f"--draws + 1 must be divisible by 10 (got {draws})")
-    out = check_out_dir(out, force=force)
+    check_sbc_options(replicates=replicates, studies=studies, draws=draws)
+    check_run_options(workers=workers)
+    out = _hold(out, "sbc", force)
     settings = {
         "model": family.name,
         "method": method,
@@ -625,7 +685,7 @@ def sbc(
         workers=workers,
         progress=not quiet,
     )
-    summary = write_sbc_run(ranks, out, settings=settings, command=sys.argv)
+    summary = write_sbc_run(ranks, out, settings=settings, command=sys.argv, force=force)
     if not quiet:
         _print_table(
             summary,
@@ -657,13 +717,18 @@ def batch(
     ],
     scheduler: Scheduler = "local",
     workers: Workers = None,
-    retries: Annotated[int, typer.Option(help="Retries of a failed fit.")] = 2,
+    retries: Annotated[int, typer.Option(help="Retries of a failed fit (0 or more).")] = 2,
     seed: Annotated[int, typer.Option(help="Seeds the fits whose spec has no seed.")] = 0,
     report: Annotated[
         bool, typer.Option(help="Also write each fit's HTML report and figures.")
     ] = False,
     force: Annotated[
-        bool, typer.Option(help="Refit everything; by default finished fits are skipped.")
+        bool,
+        typer.Option(
+            help="Refit everything; by default finished fits are skipped. Never deletes: "
+            "a folder that is not a batch folder, or holds files bayeskit did not write, "
+            "is refused."
+        ),
     ] = False,
     quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
 ) -> None:
@@ -674,7 +739,9 @@ def batch(
     failed (its error is in batch.csv).
     """
     from bayeskit.batches import batch as run
+    from bayeskit.parallel import check_run_options
 
+    check_run_options(workers=workers, retries=retries)
     table = run(
         source,
         out,

@@ -4,8 +4,8 @@ The HTML page is self-contained (figures embedded as base64 PNG, styles inline, 
 external fonts or scripts), so it can be mailed or archived as one file. Every text that
 comes from data goes through Jinja2's autoescaping: a study called
 ``<script>alert(1)</script>`` is shown, never run. Each file is written to a temporary
-file beside it and renamed into place, so a report rebuilt in place is never seen half
-written.
+file beside it and renamed into place (:func:`bayeskit.outputs.write_file`), so a report
+rebuilt in place is never seen half written.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ import base64
 import io
 import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bayeskit.errors import UserError
+from bayeskit.outputs import read_manifest, sha256, write_file, write_json
 from bayeskit.report import figures as F
 from bayeskit.report import text as T
 from bayeskit.report.run import Run, load_run
@@ -182,31 +183,6 @@ def _close(fig) -> None:
         pyplot.close(fig)
 
 
-def write_atomic(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename.
-
-    Examples
-    --------
-    >>> folder = Path(tempfile.mkdtemp())
-    >>> write_atomic(folder / "report.md", b"# Report").read_bytes()
-    b'# Report'
-    >>> [p.name for p in folder.iterdir()]  # no temporary file left behind
-    ['report.md']
-    """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a report is for reading
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def _environment():
     import jinja2
 
@@ -316,7 +292,13 @@ def build_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> d
     Raises
     ------
     UserError
-        If ``run_dir`` is not a run directory.
+        If ``run_dir`` is not a run directory, or the report is to be written into a
+        read-only run directory (give ``out_dir`` then).
+
+    Notes
+    -----
+    Rebuilt in place, the report's files get their new SHA-256 in the run's
+    ``manifest.json`` (``outputs``), so that a batch still recognises the run as complete.
 
     Examples
     --------
@@ -333,6 +315,11 @@ def build_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> d
     """
     run = load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else run.path
+    if out_dir is None and not _writable(out):
+        raise UserError(
+            f"{out} is read-only: the report cannot be rebuilt there; write it elsewhere "
+            "with --out FOLDER (bayeskit report RUN --out FOLDER)"
+        )
     out.mkdir(parents=True, exist_ok=True)
     failed: list[tuple[str, str]] = []
     rendered = render_figures(run, failed)
@@ -342,12 +329,29 @@ def build_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> d
     for fig in rendered:
         for ext, data in (("png", fig.png), ("svg", fig.svg)):
             key = f"figures/{fig.name}.{ext}"
-            written[key] = write_atomic(out / key, data)
+            written[key] = write_file(out / key, data)
     env = _environment()
     env.filters["md"] = markdown_escape
     env.filters["fence"] = markdown_fence
     context = report_context(run, rendered) | {"failed_figures": failed}
     for name in ("report.html", "report.md"):
         page = env.get_template(f"{name}.j2").render(**context)
-        written[name] = write_atomic(out / name, page.encode("utf-8"))
+        written[name] = write_file(out / name, page.encode("utf-8"))
+    if out_dir is None:
+        _update_outputs(out, written)
     return written
+
+
+def _writable(folder: Path) -> bool:
+    # root may write anywhere; a folder with no write bits was still meant to be read-only
+    return os.access(folder, os.W_OK | os.X_OK) and bool(folder.stat().st_mode & 0o222)
+
+
+def _update_outputs(folder: Path, written: dict[str, Path]) -> None:
+    """Record the new hashes of rebuilt report files in a finished run's manifest."""
+    record = read_manifest(folder)
+    if record is None or not isinstance(record.get("outputs"), dict):
+        return  # a run being staged (hashed when complete) or one from an earlier release
+    record["outputs"] |= {key: sha256(path) for key, path in written.items()}
+    record["outputs"] = dict(sorted(record["outputs"].items()))
+    write_json(folder / "manifest.json", record)

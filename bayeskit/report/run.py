@@ -181,28 +181,78 @@ def load_run(run_dir: str | Path) -> Run:
             f"{path} is not a complete run directory: {', '.join(missing)} missing "
             "(rerun `bayeskit fit --out`)"
         )
-    summary = _read_csv(path / "summary.csv", index_col=0, dtype={0: str})
+    try:
+        summary = _read_csv(path / "summary.csv", index_col=0, dtype={0: str})
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+        raise UserError(f"{path / 'summary.csv'} cannot be read ({err}): rerun the fit") from None
     summary.index = summary.index.astype(str)
     summary.index.name = "parameter"
-    run = Run(
-        path=path,
-        summary=summary,
-        manifest=json.loads((path / "manifest.json").read_text(encoding="utf-8")),
-    )
+    run = Run(path=path, summary=summary, manifest=read_json_object(path / "manifest.json"))
     if (path / "diagnostics.json").is_file():
-        run.diagnostics = json.loads((path / "diagnostics.json").read_text(encoding="utf-8"))
+        run.diagnostics = read_json_object(path / "diagnostics.json")
     if (path / "data.csv").is_file():
         run.data = _read_csv(path / "data.csv", dtype={"study": str, "arm": str})
     if (path / "posterior.nc").is_file():
-        import xarray as xr
-
-        tree = xr.open_datatree(path / "posterior.nc", engine="h5netcdf")
-        try:
-            run.tree = tree.load()
-        finally:
-            tree.close()  # so that a rebuild in place can replace the folder
+        run.tree = read_posterior(path / "posterior.nc")
     if (path / "questions.csv").is_file():
         run.questions = _read_csv(path / "questions.csv", dtype={"question": str})
     if (path / "borrowing.csv").is_file():
         run.borrowing = _read_csv(path / "borrowing.csv")
     return run
+
+
+def read_json_object(path: Path) -> dict:
+    """Return the JSON object in a file of a run directory; a damaged file is a UserError.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "manifest.json"
+    >>> _ = path.write_text('{"seed": 1')  # cut short
+    >>> read_json_object(path)
+    Traceback (most recent call last):
+    ...
+    bayeskit.errors.UserError: ...manifest.json is not valid JSON (line 1, column 11): ...
+    """
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not UTF-8 text: rerun the fit to rewrite it") from None
+    except json.JSONDecodeError as err:
+        raise UserError(
+            f"{path} is not valid JSON (line {err.lineno}, column {err.colno}): "
+            "rerun the fit to rewrite it"
+        ) from None
+    except OSError as err:
+        raise UserError(f"{path} cannot be read: {err.strerror}") from None
+    if not isinstance(found, dict):
+        raise UserError(f"{path} does not hold a JSON object: rerun the fit to rewrite it")
+    return found
+
+
+def read_posterior(path: Path):
+    r"""Load ``posterior.nc`` into memory and close it; a damaged file is the user's to fix.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "posterior.nc"
+    >>> _ = path.write_bytes(b"\x89HDF\r\n")  # a truncated file
+    >>> read_posterior(path)
+    Traceback (most recent call last):
+    ...
+    bayeskit.errors.UserError: ...posterior.nc cannot be read as netCDF (...): rerun the fit ...
+    """
+    import xarray as xr
+
+    try:
+        tree = xr.open_datatree(path, engine="h5netcdf")
+        try:
+            return tree.load()
+        finally:
+            tree.close()  # so that a rebuild in place can replace the folder
+    except (OSError, ValueError, RuntimeError, KeyError) as err:
+        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise UserError(
+            f"{path} cannot be read as netCDF ({reason}): rerun the fit to rewrite it"
+        ) from None

@@ -135,12 +135,18 @@ def test_exact_method_from_flags_with_force(tmp_path):
         "--force",
         "--json",
     ]
-    result = runner.invoke(app, args)
+    # --force replaces only what bayeskit wrote: a folder holding a foreign file is kept
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2
+    assert "stale.txt" in refused.output
+    assert (out / "stale.txt").read_text() == "old"
+    (out / "stale.txt").unlink()
+    assert runner.invoke(app, args).exit_code == 0  # an empty folder may be replaced
+    result = runner.invoke(app, args)  # and so may a run directory
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     mu = next(r for r in payload["summary"] if r["parameter"] == "mu")
     assert mu["mean"] == pytest.approx(4.3968, abs=1e-3)  # exact; JAGS gives 4.401 +- 0.006
-    assert not (out / "stale.txt").exists()
     summary = pd.read_csv(out / "summary.csv", index_col="parameter")
     assert "r_hat" not in summary.columns
 

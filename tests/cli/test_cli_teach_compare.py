@@ -149,7 +149,7 @@ def test_crash_while_writing_leaves_previous_results_intact(two_runs, monkeypatc
     def crash(*args, **kwargs):
         raise KeyboardInterrupt  # as if Ctrl-C arrived halfway through the writing
 
-    monkeypatch.setattr(bayeskit.rundir, "_write_json", crash)
+    monkeypatch.setattr(bayeskit.rundir, "write_json", crash)
     args = [
         "fit",
         "--data",
