@@ -403,7 +403,7 @@ def _scratch(base):
     (base / "batch" / "manifest.json").write_text('{"bayeskit": {"kind": "batch"}}')
 
 
-def _foreign(base):
+def _user_files(base):
     import os
 
     return {
@@ -453,7 +453,7 @@ def test_generated_output_paths_are_written_or_refused_and_nothing_foreign_is_lo
         base = Path(scratch) / "work"
         base.mkdir()
         _scratch(base)
-        before = _foreign(base)
+        before = _user_files(base)
         rel = Path(*parts)
         path = base / rel if absolute else rel
         home = os.getcwd()
@@ -477,7 +477,7 @@ def test_generated_output_paths_are_written_or_refused_and_nothing_foreign_is_lo
                 assert (target / "out.csv").read_text() == "written"
         finally:
             os.chdir(home)
-        after = _foreign(base)
+        after = _user_files(base)
         if "\x00" in str(rel):
             return  # refused above: no file name holds a NUL
         if kind is None and force and os.path.realpath(base / rel) == str(base / "afile"):

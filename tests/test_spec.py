@@ -83,7 +83,7 @@ def test_designs_in_a_spec_include_case_control_and_the_fallback():
 
 def test_design_tables_agree():
     from bayeskit.evidence.schema import DESIGNS
-    from bayeskit.models.exposure import DEFAULT_BIAS_SD, RANDOMISED
+    from bayeskit.families.exposure.model import DEFAULT_BIAS_SD, RANDOMISED
 
     # every non-randomised design has a default bias SD; case-control is an analytic
     # design like a cohort, the fallback is as wary as a case series
