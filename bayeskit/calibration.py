@@ -8,7 +8,7 @@ intervals that cover the truth at their nominal rate.
 template design (``studies`` synthetic studies, or the bundled ketamine design for
 ``exposure-response``), the prior predictive gives every replicate's true parameters
 and simulated outcomes, and each replicate swaps its outcomes into one compiled sampler
-(:mod:`bayeskit.compiled`), so a replicate costs a sampling run, not a compilation.
+(:mod:`bayeskit.sampling.compiled`), so a replicate costs a sampling run, not a compilation.
 Replicates run in chunks as Dask tasks (:mod:`bayeskit.parallel`).
 :func:`sbc_normal_normal` does the same for the exact normal-normal engine.
 """
@@ -222,8 +222,8 @@ def _sbc_chunk(
     """Fit a chunk of replicates on one compiled sampler and return their rank rows."""
     import nutpie
 
-    from bayeskit.compiled import compiled_sampler
     from bayeskit.sampling import quiet_pymc
+    from bayeskit.sampling.compiled import compiled_sampler
 
     quiet_pymc()
     model = _template(family, studies, priors)

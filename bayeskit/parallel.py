@@ -7,7 +7,7 @@ numba-compiled log densities hold the GIL, so processes, not threads, give paral
 ``scheduler="tcp://host:port"`` uses an existing cluster; ``scheduler="none"`` runs the
 tasks in a plain loop in this process (the reference the others must agree with).
 
-Each worker process keeps its own cache of compiled samplers (:mod:`bayeskit.compiled`),
+Each worker process keeps its own cache of compiled samplers (:mod:`bayeskit.sampling.compiled`),
 so a worker compiles each model structure once however many tasks it runs. Failed
 tasks are retried; results come back as they finish, with a progress bar.
 """

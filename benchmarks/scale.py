@@ -99,7 +99,7 @@ def samplers(model: str) -> dict:
     out["nutpie"] = child(
         PRELUDE
         + f"""
-from bayeskit.compiled import compiled_sampler, sample_nutpie
+from bayeskit.sampling.compiled import compiled_sampler, sample_nutpie
 m = {build}
 t = time.perf_counter(); compiled_sampler(m); c = time.perf_counter() - t
 t = time.perf_counter()
@@ -144,7 +144,7 @@ def compile_cache() -> dict:
     code = (
         PRELUDE
         + """
-from bayeskit import compiled
+from bayeskit.sampling import compiled
 d = bk.data_path("eight_schools.csv"); pri = {"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"}
 t = time.perf_counter(); bk.fit(d, priors=pri, seed=1); first = time.perf_counter() - t
 c = compiled.STATS["compile_seconds"]

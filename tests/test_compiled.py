@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import bayeskit as bk
-from bayeskit import compiled
 from bayeskit.families import normal_normal
 from bayeskit.families.data import study_data
 from bayeskit.priors import parse_prior
+from bayeskit.sampling import compiled
 
 PRIORS = {"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"}
 FAST = {"draws": 200, "tune": 200, "chains": 2, "seed": 3}
@@ -87,7 +87,7 @@ def test_a_failing_disk_cache_falls_back_to_nutpies_compiler(schools, tmp_path, 
     # what a nutpie release that changes the internals _cfunc builds on does to it
     import nutpie.compile_pymc
 
-    from bayeskit import _cfunc
+    from bayeskit.sampling import _cfunc
 
     def changed_internals(model, structure, *, root=None):
         raise ImportError("cannot import name '_make_functions' from 'nutpie.compile_pymc'")

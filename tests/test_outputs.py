@@ -239,7 +239,7 @@ def test_a_lock_of_a_dead_process_is_taken_over(tmp_path):
 
 def test_a_crash_between_the_two_renames_is_recovered(tmp_path, monkeypatch):
     out = make_run(tmp_path / "run", **{"summary.csv": "first\n"})
-    monkeypatch.setattr(outputs, "_renameat2_exchange", lambda a, b: False)
+    monkeypatch.setattr(outputs.staging, "_renameat2_exchange", lambda a, b: False)
     real_rename = os.rename
     calls = []
 
@@ -249,12 +249,12 @@ def test_a_crash_between_the_two_renames_is_recovered(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         real_rename(src, dst)
 
-    monkeypatch.setattr(outputs.os, "rename", crash_on_second)
+    monkeypatch.setattr(outputs.staging.os, "rename", crash_on_second)
     staged = tmp_path / ".run.abcd1234.tmp"
     staged.mkdir()
     with pytest.raises(KeyboardInterrupt):
         replace_dir(staged, out)
-    monkeypatch.setattr(outputs.os, "rename", real_rename)
+    monkeypatch.setattr(outputs.staging.os, "rename", real_rename)
     assert not out.exists() and (tmp_path / ".run.old").is_dir()
     with claim(out, kind="run", force=True):  # the next writer puts it back first
         assert (out / "summary.csv").read_text() == "first\n"
@@ -283,7 +283,7 @@ def test_disk_errors_become_user_errors_and_remove_the_staging_folder(tmp_path, 
 
     with pytest.raises(UserError, match=r"cannot write .*run.*No space left on device \(ENOSPC\)"):
         with staged_dir(tmp_path / "run") as tmp:
-            monkeypatch.setattr(outputs.os, "fsync", full)
+            monkeypatch.setattr(outputs.files.os, "fsync", full)
             write_file(tmp / "posterior.nc", b"x")
     assert list(tmp_path.iterdir()) == []
 

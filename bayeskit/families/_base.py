@@ -123,6 +123,9 @@ class Family:
         The family's options (``extra="forbid"``).
     example : dict
         A small data set and options for tests and docs: ``{"data": file, **kwargs}``.
+    forest_note : str or None
+        A sentence the report adds to the forest plot's caption, for a family whose
+        forest plot needs one (exposure-response: what its contrasts compare).
     """
 
     name: ClassVar[str]
@@ -134,6 +137,8 @@ class Family:
     #: whether the family has a pooled effect ``mu`` (reports lead with it)
     pooled: ClassVar[bool] = True
     example: ClassVar[dict[str, Any]] = {}
+    #: a sentence the report adds to the forest plot's caption, or None
+    forest_note: ClassVar[str | None] = None
 
     def __repr__(self) -> str:
         return f"<family {self.name}>"

@@ -42,12 +42,9 @@ def _forest_caption(run: Run) -> str:
         parts.append("Diamond: the pooled effect mu.")
     if "theta_new" in has and run.settings.get("pooling") != "full":
         parts.append("Orange bar: where a new study's true effect is expected to lie (95%).")
-    if run.family == "exposure-response":
-        parts.append(
-            "Contrasts compare each study's arms as randomised (dose against dose, sessions "
-            "against sessions); the model explains them through exposure, in the "
-            "exposure-response figure."
-        )
+    family = run.model_family
+    if family is not None and family.forest_note:
+        parts.append(family.forest_note)
     return " ".join(parts)
 
 

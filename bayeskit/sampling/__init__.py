@@ -1,6 +1,6 @@
 """Sampling a PyMC model: NUTS through the compile cache, and every group a report needs.
 
-:func:`sample` draws the posterior with nutpie (through :mod:`bayeskit.compiled`, which
+:func:`sample` draws the posterior with nutpie (through :mod:`bayeskit.sampling.compiled`, which
 reuses a compiled sampler for a model of a seen structure) or PyMC's own NUTS, then adds
 prior and posterior predictive draws and the pointwise log-likelihood. PyMC is imported
 inside the functions, so that importing this module (and the exact engine) stays light.
@@ -44,8 +44,8 @@ def sample(
     seeds = np.random.SeedSequence(seed).generate_state(3)
     if sampler == "nutpie":
         # through the compile cache: a model of an already compiled structure only swaps
-        # its data in (bayeskit.compiled)
-        from bayeskit.compiled import sample_nutpie
+        # its data in (bayeskit.sampling.compiled)
+        from bayeskit.sampling.compiled import sample_nutpie
 
         idata = sample_nutpie(
             model,

@@ -228,11 +228,7 @@ def _family_name_uses(tree: ast.AST, names: set[str]) -> list[int]:
 
 
 #: files that still compare family names, with the reason
-ALLOWED = {
-    # owned by the report-writing change running in parallel; its caption asks
-    # `run.family == "exposure-response"` and should ask `run.model_family` instead
-    "bayeskit/report/render.py",
-}
+ALLOWED: set[str] = set()
 
 
 def test_the_name_search_finds_every_kind_of_use():

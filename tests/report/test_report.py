@@ -236,3 +236,18 @@ def test_a_figure_that_fails_is_reported_not_fatal(reports, tmp_path, monkeypatc
     assert "figures/forest.png" not in files and "figures/prior_posterior.png" in files
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Forest plot: ValueError: no ink" in html
+
+
+@pytest.mark.parametrize(
+    ("family", "noted"),
+    [("exposure-response", True), ("normal-normal", False), ("unknown-family", False)],
+)
+def test_forest_caption_adds_the_family_note(family, noted):
+    from pathlib import Path
+
+    from bayeskit.report.render import _forest_caption
+    from bayeskit.report.run import Run
+
+    caption = _forest_caption(Run(Path("."), pd.DataFrame(), {"family": family, "method": "exact"}))
+    assert caption.startswith("Black squares: each study's observed estimate")
+    assert ("Contrasts compare each study's arms as randomised" in caption) is noted

@@ -73,6 +73,11 @@ class ExposureResponse(Family):
     )  # fmt: skip
     options_model = ExposureOptions
     example: ClassVar[dict] = {"data": "oud_abstinence.csv", "timepoint": "12 months"}
+    forest_note = (
+        "Contrasts compare each study's arms as randomised (dose against dose, sessions "
+        "against sessions); the model explains them through exposure, in the "
+        "exposure-response figure."
+    )
 
     def prepare(self, evidence, options: ExposureOptions, *, outcome, timepoint, effect_options):
         """Gather arms and contrasts from every table, and refuse data without doses.

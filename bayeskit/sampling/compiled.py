@@ -10,7 +10,7 @@ nutpie's ``with_data`` and sample.
 The cache lives in the process, keyed by :func:`structure_key`, and on disk: the
 C-callable wrappers nutpie calls are generated as a module named by the structure and
 the package versions, so numba keeps their machine code beside it
-(:mod:`bayeskit._cfunc`, under ``$BAYESKIT_CACHE_DIR`` or ``~/.cache/bayeskit``), and
+(:mod:`bayeskit.sampling._cfunc`, under ``$BAYESKIT_CACHE_DIR`` or ``~/.cache/bayeskit``), and
 PyTensor keeps its numba-compiled graph functions in its own compile folder. A new
 process fitting a structure it has seen before then loads instead of compiling.
 ``BAYESKIT_DISK_CACHE=0`` switches the disk cache off (nutpie compiles as it would by
@@ -136,7 +136,7 @@ def _compile(model, key: str):
     import nutpie
 
     if os.environ.get("BAYESKIT_DISK_CACHE", "1") != "0":
-        from bayeskit._cfunc import compile_model
+        from bayeskit.sampling._cfunc import compile_model
 
         try:
             compiled, from_disk = compile_model(model, key)
