@@ -561,21 +561,24 @@ def _pareto_k_check(idata: xr.DataTree) -> Check:
         )
     if unestimated:
         parts.append(f"Pareto k could not be estimated for {_names(unestimated)}.")
+    study = "this study" if one else "these studies"
     if kind == LEAVE_ONE_STUDY_OUT:
         parts.append(
-            f"Leaving {'this study' if one else 'these studies'} out moves the population "
-            f"estimates a lot, so the leave-one-study-out estimates for {them} are "
-            f"unreliable. Check {their} data (effect size, standard error, arm counts) "
-            f"and see how the result changes without {them}: `bayeskit sensitivity` "
-            "refits leaving each study out."
+            f"The fit depends strongly on {study}: leaving {them} out moves the population "
+            f"estimates so far that the leave-one-study-out estimates for {them} are "
+            "unreliable."
         )
     else:
         parts.append(
-            f"This LOO is conditional on each study's own effects ({note or 'the model'}"
-            f"); the estimates for {them} are unreliable. Check {their} data, and see "
-            f"how the result changes without {them}: `bayeskit sensitivity` refits "
-            "leaving each study out."
+            f"The fit depends strongly on {study}; LOO estimates for {them} are unreliable."
         )
+        if note:  # labelled conditional: say what it is
+            parts.append(f"This LOO is conditional: {note}.")
+    parts.append(
+        f"Check {their} data (effect size, standard error, arm counts) and see how the "
+        f"result changes without {them}: `bayeskit sensitivity` refits leaving each study "
+        "out."
+    )
     message = " ".join(parts)
     return Check("pareto_k", verdict_, value, message, details)
 
