@@ -261,3 +261,61 @@ def test_pareto_k_is_small_on_a_consistent_four_study_table(tmp_path, family, ta
     assert max_k(fit) < 0.7
     check = next(c for c in fit.checks if c.name == "pareto_k")
     assert check.verdict == "pass" and "leave-one-study-out" in check.message
+
+
+# ------------------------------------------------------------ compare and advice
+
+
+def hand_made_run(path, loglik, kind=None):
+    """A run directory with a one-chain posterior and a labelled log-likelihood."""
+    from arviz_base import from_dict
+
+    tree = from_dict(
+        {"posterior": {"mu": np.zeros((1, 50))}, "log_likelihood": {"y": loglik}},
+        dims={"y": ["study"]},
+    )
+    if kind is not None:
+        ds = tree.log_likelihood.to_dataset()
+        ds.attrs["loo"] = kind
+        tree["log_likelihood"] = ds
+    path.mkdir()
+    tree.to_netcdf(path / "posterior.nc", engine="h5netcdf")
+    (path / "manifest.json").write_text('{"data": {}}')
+    return path
+
+
+def test_compare_says_leave_one_study_out_and_refuses_to_mix_kinds(tmp_path):
+    from bayeskit.compare import compare_runs
+    from bayeskit.errors import UserError
+
+    rng = np.random.default_rng(3)
+    ll = stats.norm.logpdf(rng.normal(size=4), rng.normal(0, 0.1, size=(1, 50, 1)), 1.0)
+    a = hand_made_run(tmp_path / "a", ll, "leave-one-study-out")
+    b = hand_made_run(tmp_path / "b", ll - 0.1, "leave-one-study-out")
+    old = hand_made_run(tmp_path / "old", ll)  # written before the label: conditional
+    assert compare_runs([a, b]).attrs["loo"] == "leave-one-study-out"
+    with pytest.raises(UserError, match="different questions.*old: conditional"):
+        compare_runs([a, old])
+
+
+def test_pareto_k_advice_points_to_the_data_and_sensitivity_not_a_missing_model():
+    from arviz_base import from_dict
+
+    from bayeskit.diagnostics import diagnose
+
+    rng = np.random.default_rng(14)
+    mu = rng.normal(0, 0.3, size=(4, 500, 1))
+    ll = stats.norm.logpdf(np.array([-0.4, 0.1, 15.0]), mu, 1.0)
+    tree = from_dict(
+        {"posterior": {"mu": mu[..., 0]}, "log_likelihood": {"y": ll}},
+        dims={"y": ["study"]},
+        coords={"study": ["A", "B", "C"]},
+    )
+    ds = tree.log_likelihood.to_dataset()
+    ds.attrs["loo"] = "leave-one-study-out"
+    tree["log_likelihood"] = ds
+    check = next(c for c in diagnose(tree) if c.name == "pareto_k")
+    assert check.verdict == "fail" and check.details["flagged"] == ["C"]
+    assert "Student" not in check.message and "heavier-tailed" not in check.message
+    assert "bayeskit sensitivity" in check.message and "Check its data" in check.message
+    assert "leave-one-study-out" in check.message
