@@ -129,10 +129,40 @@ def sbc_normal_normal(
             rank = int(np.sum(x < value))
             row = {"replicate": rep, "parameter": name, "truth": value, "rank": rank}
             for level in LEVELS:
-                a = int(round((1 - level) / 2 * (draws + 1)))
-                row[f"covered_{int(level * 100)}"] = a <= rank < draws + 1 - a
+                row[f"covered_{int(level * 100)}"] = bool(covered(rank, draws, level))
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def covered(rank, draws: int, level: float):
+    """Whether the central ``level`` interval covers the truth, read off its rank.
+
+    The rank ``r`` (0 to ``draws``) is normalised to ``u = (r + 0.5) / (draws + 1)``,
+    which under calibration is uniform on the ``draws + 1`` midpoints of ``[0, 1]``; the
+    central interval covers the truth when ``(1 - level) / 2 < u < (1 + level) / 2``.
+    Its expected coverage is then the fraction of the equally likely ranks inside
+    (:func:`expected_coverage`): exactly ``level`` when ``(1 - level) / 2 x (draws +
+    1)`` is whole (199 draws: 95, 80 and 50%); with 99 draws the "95%" interval holds
+    94 of the 100 ranks, and the summary says so.
+
+    Examples
+    --------
+    >>> [bool(covered(r, 199, 0.95)) for r in (4, 5, 194, 195)]
+    [False, True, True, False]
+    """
+    u = (np.asarray(rank) + 0.5) / (draws + 1)
+    return ((1 - level) / 2 < u) & (u < (1 + level) / 2)
+
+
+def expected_coverage(draws: int, level: float) -> float:
+    """Coverage of the central ``level`` interval under calibration (uniform ranks).
+
+    Examples
+    --------
+    >>> expected_coverage(199, 0.95), expected_coverage(99, 0.95), expected_coverage(99, 0.5)
+    (0.95, 0.94, 0.5)
+    """
+    return float(np.mean(covered(np.arange(draws + 1), draws, level)))
 
 
 def sbc_summary(ranks: pd.DataFrame, draws: int, bins: int = 10) -> pd.DataFrame:
@@ -140,7 +170,9 @@ def sbc_summary(ranks: pd.DataFrame, draws: int, bins: int = 10) -> pd.DataFrame
 
     The ranks take ``draws + 1`` values; they are grouped into ``bins`` equal bins (which
     needs ``draws + 1`` divisible by ``bins``) and compared with the uniform by Pearson's
-    chi-square.
+    chi-square. ``coverage_<level>`` is the share of replicates whose central interval
+    covered the truth (:func:`covered`); ``expected_<level>`` is that share under
+    calibration (:func:`expected_coverage`), which the pass rule compares it with.
 
     Examples
     --------
@@ -167,8 +199,10 @@ def sbc_summary(ranks: pd.DataFrame, draws: int, bins: int = 10) -> pd.DataFrame
         for level in LEVELS:
             key = f"covered_{int(level * 100)}"
             row[f"coverage_{int(level * 100)}"] = grp[key].mean()
+            row[f"expected_{int(level * 100)}"] = expected_coverage(draws, level)
         # Monte Carlo standard error of the 95% coverage under perfect calibration
-        row["coverage_95_mcse"] = float(np.sqrt(0.95 * 0.05 / len(grp)))
+        expected = row["expected_95"]
+        row["coverage_95_mcse"] = float(np.sqrt(expected * (1 - expected) / len(grp)))
         out.append(row)
     return pd.DataFrame(out).set_index("parameter")
 
@@ -259,8 +293,7 @@ def _sbc_chunk(
                 "divergences": divergent,
             }
             for level in LEVELS:
-                a = int(round((1 - level) / 2 * (draws + 1)))
-                row[f"covered_{int(level * 100)}"] = a <= rank < draws + 1 - a
+                row[f"covered_{int(level * 100)}"] = bool(covered(rank, draws, level))
             rows.append(row)
     return rows
 
@@ -579,22 +612,25 @@ def write_sbc_run(
 
 def _sbc_report(summary: pd.DataFrame, settings: dict) -> str:
     reps = int(summary["replicates"].iloc[0])
+    draws = int(settings["draws"])
+    expected = expected_coverage(draws, 0.95)
     lines = [
         f"# Simulation-based calibration: {settings['model']} ({settings['method']})",
         "",
         f"{reps} replicates, {settings['draws']} posterior draws each (ranks 0 to "
         f"{settings['draws']}), seed {settings['seed']}. A parameter fails when its "
         "chi-square test of uniform ranks (10 bins) rejects at the 1% level, or when "
-        "its 95% coverage is more than 3 Monte Carlo standard errors from 95%.",
+        "its 95% coverage is more than 3 Monte Carlo standard errors from its expected "
+        f"value under calibration ({expected:.3f}: the share of the {draws + 1} equally "
+        "likely ranks inside the central interval, with ranks normalised to "
+        "(rank + 0.5) / (draws + 1)).",
         "",
         "| parameter | p uniform | coverage 50% | coverage 80% | coverage 95% | verdict |",
         "|---|---|---|---|---|---|",
     ]
+    passing = _passing(summary)
     for name, row in summary.iterrows():
-        ok = (
-            row["p_uniform"] >= 0.01
-            and abs(row["coverage_95"] - 0.95) <= 3 * row["coverage_95_mcse"]
-        )
+        ok = bool(passing[name])
         lines.append(
             f"| {name} | {row['p_uniform']:.3f} | {row['coverage_50']:.3f} | "
             f"{row['coverage_80']:.3f} | {row['coverage_95']:.3f} | {'pass' if ok else 'FAIL'} |"
@@ -606,16 +642,25 @@ def _sbc_report(summary: pd.DataFrame, settings: dict) -> str:
 def sbc_passes(summary: pd.DataFrame) -> bool:
     """Whether every parameter passes: uniform ranks at 1%, 95% coverage within 3 MCSE.
 
+    The "95%" coverage is compared with its expectation under calibration
+    (``expected_95``, :func:`expected_coverage`; 0.95 for a summary without it).
+
     Examples
     --------
     >>> summary = pd.DataFrame({"p_uniform": [0.40, 0.30], "coverage_95": [0.95, 0.94],
-    ...                         "coverage_95_mcse": [0.015, 0.015]}, index=["mu", "tau"])
+    ...                         "expected_95": 0.95, "coverage_95_mcse": [0.015, 0.015]},
+    ...                        index=["mu", "tau"])
     >>> sbc_passes(summary)
     True
     >>> sbc_passes(summary.assign(coverage_95=[0.95, 0.85]))  # 0.10 off: over 3 MCSE
     False
     """
-    ok = (summary["p_uniform"] >= 0.01) & (
-        (summary["coverage_95"] - 0.95).abs() <= 3 * summary["coverage_95_mcse"]
+    return bool(_passing(summary).all())
+
+
+def _passing(summary: pd.DataFrame) -> pd.Series:
+    """Per parameter: uniform ranks at 1% and 95% coverage within 3 MCSE of expected."""
+    expected = summary["expected_95"] if "expected_95" in summary else 0.95
+    return (summary["p_uniform"] >= 0.01) & (
+        (summary["coverage_95"] - expected).abs() <= 3 * summary["coverage_95_mcse"]
     )
-    return bool(ok.all())

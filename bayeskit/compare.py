@@ -1,4 +1,9 @@
-"""Comparing fits of the same data by PSIS-LOO (Vehtari, Gelman & Gabry 2017)."""
+"""Comparing fits of the same data by PSIS-LOO (Vehtari, Gelman & Gabry 2017).
+
+The fits' pointwise log-likelihoods are per study with the study effects integrated
+out (:mod:`bayeskit.loo`), so the comparison is leave-one-study-out: which model
+predicts a left-out study better.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +29,8 @@ def compare_runs(runs: list[str | Path]) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        One row per run (named by its folder), best first, with ArviZ's columns:
+        One row per run (named by its folder), best first, with ArviZ's columns
+        (``attrs["loo"]``: ``leave-one-study-out`` or ``conditional``):
         ``rank``, ``elpd_diff`` (this run minus the best, so 0 or negative), ``dse``,
         ``p_worse``, ``diag_diff``, ``diag_elpd``, ``p``, ``elpd``, ``se`` and ``weight``
         (stacking).
@@ -55,6 +61,7 @@ def compare_runs(runs: list[str | Path]) -> pd.DataFrame:
     """
     import arviz_stats
 
+    from bayeskit.loo import loo_kind
     from bayeskit.report.run import read_json_object, read_posterior
 
     if len(runs) < 2:
@@ -74,6 +81,14 @@ def compare_runs(runs: list[str | Path]) -> pd.DataFrame:
         if run.name in trees:
             raise UserError(f"two runs are called {run.name!r}; give them different folders")
         trees[run.name] = tree
+    kinds = {name: loo_kind(tree) for name, tree in trees.items()}
+    if len(set(kinds.values())) > 1:
+        listed = ", ".join(f"{name}: {kind}" for name, kind in kinds.items())
+        raise UserError(
+            f"the runs' LOO answer different questions ({listed}): a leave-one-study-out "
+            "log-likelihood and one conditional on each study's own effects are not "
+            "comparable; refit the older or no-pooling runs with a pooled model"
+        )
     if len({json.dumps(h, sort_keys=True) for h in hashes.values()}) > 1:
         raise UserError(
             "the runs were fitted to different data (their data hashes differ); "
@@ -92,6 +107,7 @@ def compare_runs(runs: list[str | Path]) -> pd.DataFrame:
         warnings.simplefilter("ignore", UserWarning)  # Pareto k warnings: in the table
         table = arviz_stats.compare(trees, round_to="none")
     table.index.name = "run"
+    table.attrs["loo"] = next(iter(kinds.values()))
     return table
 
 

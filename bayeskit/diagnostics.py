@@ -49,6 +49,7 @@ import pandas as pd
 import xarray as xr
 
 from bayeskit.errors import UserError
+from bayeskit.families._marginal import LEAVE_ONE_STUDY_OUT
 from bayeskit.outputs import jsonable as _jsonable
 
 Verdict = Literal["pass", "warn", "fail"]
@@ -284,6 +285,8 @@ def loo_table(idata: xr.DataTree, *, var_name: str | None = None) -> pd.DataFram
     >>> round(loo_table(idata).attrs["good_k"], 3)  # S = 2000 draws
     0.697
     """
+    from bayeskit.loo import loo_kind
+
     if "log_likelihood" not in idata.children or not idata.log_likelihood.data_vars:
         raise UserError("the fit has no log_likelihood group: sample with log_likelihood=True")
     names = list(idata.log_likelihood.data_vars)
@@ -328,6 +331,7 @@ def loo_table(idata: xr.DataTree, *, var_name: str | None = None) -> pd.DataFram
         "good_k": float(result.good_k),
         "n_samples": int(result.n_samples),
         "var_name": var_name,
+        "loo": loo_kind(idata),
     }
     return table
 
@@ -515,6 +519,9 @@ def _ebfmi_check(stats: xr.Dataset) -> Check | None:
 
 
 def _pareto_k_check(idata: xr.DataTree) -> Check:
+    from bayeskit.loo import loo_kind, loo_note
+
+    kind, note = loo_kind(idata), loo_note(idata)
     names = list(idata.log_likelihood.data_vars)
     ks: dict[str, float] = {}
     verdicts: dict[str, str] = {}
@@ -527,16 +534,17 @@ def _pareto_k_check(idata: xr.DataTree) -> Check:
             key = _label(label) if len(names) == 1 else f"{name}[{_label(label)}]"
             ks[key] = float(row["pareto_k"])
             verdicts[key] = row["verdict"]
-    details: dict[str, Any] = {"pareto_k": ks, "good_k": good_k}
+    details: dict[str, Any] = {"pareto_k": ks, "good_k": good_k, "loo": kind}
     finite = {n: k for n, k in ks.items() if not math.isnan(k)}
     # NaN k (no tail could be fitted) counts as unreliable; it is named, not ranked.
     unestimated = [n for n in ks if math.isnan(ks[n])]
     value = max(finite.values()) if finite else math.nan
     flagged = sorted((n for n in finite if verdicts[n] != "pass"), key=finite.get, reverse=True)
     if not flagged and not unestimated:
+        what = "study" if kind == LEAVE_ONE_STUDY_OUT else "observation"
         message = (
             f"Pareto k is at most {value:.2f} (threshold {good_k:.2f}): no single "
-            "observation dominates the fit, and the LOO estimates are reliable."
+            f"{what} dominates the fit, and the {kind} LOO estimates are reliable."
         )
         return Check("pareto_k", "pass", value, message, details)
     flagged += unestimated
@@ -553,11 +561,23 @@ def _pareto_k_check(idata: xr.DataTree) -> Check:
         )
     if unestimated:
         parts.append(f"Pareto k could not be estimated for {_names(unestimated)}.")
+    study = "this study" if one else "these studies"
+    if kind == LEAVE_ONE_STUDY_OUT:
+        parts.append(
+            f"The fit depends strongly on {study}: leaving {them} out moves the population "
+            f"estimates so far that the leave-one-study-out estimates for {them} are "
+            "unreliable."
+        )
+    else:
+        parts.append(
+            f"The fit depends strongly on {study}; LOO estimates for {them} are unreliable."
+        )
+        if note:  # labelled conditional: say what it is
+            parts.append(f"This LOO is conditional: {note}.")
     parts.append(
-        f"The fit depends strongly on {'this study' if one else 'these studies'}; LOO "
-        f"estimates for {them} are unreliable. Check {their} data, and consider a "
-        "heavier-tailed (Student-t) random-effects model or a sensitivity analysis "
-        f"without {them}."
+        f"Check {their} data (effect size, standard error, arm counts) and see how the "
+        f"result changes without {them}: `bayeskit sensitivity` refits leaving each study "
+        "out."
     )
     message = " ".join(parts)
     return Check("pareto_k", verdict_, value, message, details)

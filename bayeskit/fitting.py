@@ -207,6 +207,7 @@ def fit(
         return Fit(idata, None, fam.name, method, prepared, chosen, settings, exact=post)
 
     from bayeskit.diagnostics import diagnose
+    from bayeskit.loo import study_log_likelihood
 
     pm_model = fam.build(prepared, chosen, resolved)
     idata = sample(
@@ -219,6 +220,8 @@ def fit(
         target_accept=target_accept,
         progress=progress,
     )
+    # LOO leaves one study out: the family integrates each study's effects out
+    idata = study_log_likelihood(fam, prepared, idata, chosen)
     return Fit(
         idata, pm_model, fam.name, "mcmc", prepared, chosen, settings, checks=diagnose(idata)
     )

@@ -154,6 +154,12 @@ def power_scaling(fit) -> pd.DataFrame | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
+            # power-scale the model's own likelihood (given the study effects), not the
+            # per-study one with the effects integrated out that LOO uses
+            conditional = pm.compute_log_likelihood(
+                idata, model=fit.model, extend_inferencedata=False, progressbar=False
+            )
+            idata["log_likelihood"] = conditional
             pm.compute_log_prior(idata, model=fit.model, progressbar=False)
             table = psense_summary(idata)
         except Exception:  # noqa: BLE001 - a diagnostic extra must not sink the run

@@ -554,7 +554,9 @@ def compare(
     _hold(plot, None, force, what="--plot")
     table = compare_runs(runs)
     _print_table(
-        table, "LOO comparison", columns=["rank", "elpd", "se", "elpd_diff", "dse", "p", "weight"]
+        table,
+        f"LOO comparison ({table.attrs.get('loo', 'PSIS-LOO')})",
+        columns=["rank", "elpd", "se", "elpd_diff", "dse", "p", "weight"],
     )
     if out is not None:
         write_file(out, table.to_csv(float_format="%.10g"))

@@ -274,6 +274,43 @@ class Family:
         """The SBC design of this family (None: not calibrated)."""
         return None
 
+    # --------------------------------------------------------------------- LOO
+
+    #: why the family keeps each observation's likelihood given the study effects for
+    #: LOO (said in reports when :meth:`marginal_log_likelihood` returns None)
+    conditional_loo_note: ClassVar[str] = (
+        "the log-likelihood is each observation's given its study's own effects "
+        "(conditional LOO): it says how well a study's data are predicted once that "
+        "study's effects are known, not how well a new study is predicted"
+    )
+
+    def marginal_log_likelihood(self, prepared, posterior, priors=None):
+        """Each study's log-likelihood with its random effects integrated out, for LOO.
+
+        Leave-one-study-out cross-validation needs, per draw of the population
+        parameters, the likelihood of a study whose own effects are drawn afresh from
+        the population (:mod:`bayeskit.families._marginal`).
+
+        Parameters
+        ----------
+        prepared
+            The data as the model saw it.
+        posterior : xarray.Dataset
+            The posterior draws (dims ``chain``, ``draw``).
+        priors : dict, optional
+            The fit's priors (a fixed study baseline is integrated against its prior).
+
+        Returns
+        -------
+        xarray.Dataset or None
+            One variable with dims ``(chain, draw, study)`` and attributes ``loo``
+            (``"leave-one-study-out"``, or ``"conditional"`` where the model has no
+            population to predict a left-out study from) and ``loo_note`` (what it is);
+            None keeps the model's own pointwise log-likelihood, labelled conditional
+            with :attr:`conditional_loo_note`.
+        """
+        return None
+
 
 def evidence_tables(data) -> list:
     """Return the evidence as a list of validated tables, one per file (shapes may differ).

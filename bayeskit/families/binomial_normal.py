@@ -132,9 +132,17 @@ class BinomialNormal(ArmFamily):
 
         return {k: v for k, v in default_priors("OR").items() if k in self.prior_names}
 
+    observed = "events"
+
     @override
     def measure(self, settings) -> str:
         return "OR"
+
+    @override
+    def arm_terms(self, prepared: ArmData):
+        from bayeskit.families._marginal import binomial_terms
+
+        return binomial_terms(prepared.events.astype(float), prepared.n.astype(float))
 
     @override
     def build(self, prepared: ArmData, priors: dict, options: BinomialNormalOptions):

@@ -96,9 +96,17 @@ class NormalArm(ArmFamily):
         chosen["baseline"] = parse_prior(f"Normal(0, {scale})")
         return {k: v for k, v in chosen.items() if k in self.prior_names}
 
+    observed = "mean"
+
     @override
     def measure(self, settings) -> str:
         return "MD"
+
+    @override
+    def arm_terms(self, prepared: ArmData):
+        from bayeskit.families._marginal import normal_terms
+
+        return normal_terms(prepared.mean.astype(float), prepared.se.astype(float))
 
     @override
     def build(self, prepared: ArmData, priors: dict, options):

@@ -188,6 +188,50 @@ class NormalNormal(RandomEffectsFamily):
             prepared, priors, pooling=options.pooling, baseline_risk=options.baseline_risk
         )
 
+    @override
+    def marginal_log_likelihood(self, prepared: StudyData, posterior, priors=None):
+        """``yi ~ Normal(mu + x'beta, sqrt(tau^2 + sei^2))``: theta integrated out.
+
+        Under ``pooling="full"`` tau is 0 and this is the model's own likelihood; under
+        ``pooling="none"`` there is no population, and the likelihood given each
+        study's ``theta`` is kept, labelled conditional.
+
+        Examples
+        --------
+        >>> import bayeskit as bk, xarray as xr
+        >>> from scipy import stats
+        >>> from bayeskit.families.data import study_data
+        >>> d = study_data(bk.load_evidence(bk.data_path("eight_schools.csv")))
+        >>> post = xr.Dataset({"mu": (("chain", "draw"), [[4.0]]),
+        ...                    "tau": (("chain", "draw"), [[3.0]])})
+        >>> ll = NormalNormal().marginal_log_likelihood(d, post)
+        >>> bool(np.isclose(ll["y"].values[0, 0, 0], stats.norm.logpdf(28, 4, np.hypot(3, 15))))
+        True
+        """
+        from scipy import stats
+
+        from bayeskit.families._marginal import (
+            CONDITIONAL,
+            LEAVE_ONE_STUDY_OUT,
+            flat,
+            population_mean,
+            study_dataset,
+        )
+
+        if "tau" not in posterior:  # no pooling: no population
+            values = stats.norm.logpdf(prepared.yi, flat(posterior, "theta"), prepared.sei)
+            return study_dataset(
+                "y", values, posterior, prepared.study, CONDITIONAL, self.no_pooling_loo_note
+            )
+        tau = flat(posterior, "tau")[:, None]
+        sd = np.sqrt(tau**2 + prepared.sei**2)
+        values = stats.norm.logpdf(prepared.yi, population_mean(posterior, prepared.X), sd)
+        note = (
+            "each study's effect theta integrated out: "
+            "yi ~ Normal(mu + x'beta, sqrt(tau^2 + sei^2))"
+        )
+        return study_dataset("y", values, posterior, prepared.study, LEAVE_ONE_STUDY_OUT, note)
+
     def sbc_exact(self, **kwargs):
         """SBC of the exact engine (:func:`bayeskit.calibration.sbc_normal_normal`)."""
         from bayeskit.calibration import sbc_normal_normal

@@ -258,11 +258,30 @@ def report_context(run: Run, rendered: list[RenderedFigure]) -> dict[str, Any]:
         "diagnostics": T.diagnostics_table(run),
         "diagnostics_note": str(run.diagnostics.get("note") or ""),
         "loo": T.loo_tables(run),
+        **_loo_words(run),
         "questions": T.questions_table(run),
         "borrowing": T.borrowing_table(run),
         "summary": T.summary_table(run),
         "manifest": T.manifest_context(run),
     }
+
+
+def _loo_words(run) -> dict[str, str]:
+    """Return the LOO section's title and its sentence on what was left out (bayeskit.loo)."""
+    from bayeskit.loo import LEAVE_ONE_STUDY_OUT, loo_kind, loo_note
+
+    if run.tree is None or "log_likelihood" not in run.tree.children:
+        return {"loo_title": "", "loo_note": "", "loo_unit": "observation"}
+    kind, note = loo_kind(run.tree), loo_note(run.tree)
+    if kind == LEAVE_ONE_STUDY_OUT:
+        title = "Leave-one-study-out cross-validation (PSIS-LOO)"
+        unit = "study"
+        lead = "Each study left out in turn and predicted from the others"
+    else:
+        title = "Leave-one-out cross-validation, conditional on each study's effects (PSIS-LOO)"
+        unit = "observation"
+        lead = "Each observation left out given its study's own effects"
+    return {"loo_title": title, "loo_note": f"{lead}: {note}." if note else "", "loo_unit": unit}
 
 
 def build_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> dict[str, Path]:

@@ -78,6 +78,16 @@ class ExposureResponse(Family):
         "against sessions); the model explains them through exposure, in the "
         "exposure-response figure."
     )
+    # Its studies carry up to three random effects at once (contrast deviation, random
+    # baseline, design bias), some observations are study-level contrasts and some
+    # designs are down-weighted by power priors: a quadrature over all of that per study
+    # is not clean, so LOO stays conditional and says so.
+    conditional_loo_note = (
+        "exposure-response keeps each observation's likelihood given its study's random "
+        "effects (deviation, baseline, design bias): conditional LOO, which says how "
+        "well an arm or contrast is predicted once its study's effects are known, not "
+        "how well a new study is predicted; a high Pareto k is common there"
+    )
 
     def prepare(self, evidence, options: ExposureOptions, *, outcome, timepoint, effect_options):
         """Gather arms and contrasts from every table, and refuse data without doses.
