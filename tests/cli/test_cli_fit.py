@@ -12,7 +12,8 @@ from tests.conftest import DATA, ROOT
 
 runner = CliRunner()
 SPEC = ROOT / "models" / "eight_schools.toml"
-FAST = ["--draws", "300", "--tune", "300", "--chains", "2"]
+# MCMC is the point here (sample_stats, diagnostics): the default would be the exact engine
+FAST = ["--method", "mcmc", "--draws", "300", "--tune", "300", "--chains", "2"]
 
 
 @pytest.fixture(scope="module")
