@@ -2,7 +2,8 @@
 
 On two BCG trials (k = 2), three (k = 3) and eight schools, the default fit is the exact
 engine (so it agrees with the exact posterior to rounding), and an explicit MCMC fit
-agrees with it within 0.15 exact posterior SD with verdict pass, for seeds 1-5. The
+agrees with it within 0.15 exact posterior SD or 3 Monte Carlo SEs (see
+:func:`assert_agrees`) with verdict pass, for seeds 1-5. The
 structures repeat across seeds, so every MCMC fit after the first of a data set reuses
 the compiled sampler.
 """
@@ -47,15 +48,17 @@ def worst_sd(fit, exact_summary, names=QUANTITIES) -> float:
     )
 
 
-def assert_agrees(fit, exact_summary, label):
-    """mu and tau within 0.15 exact SD; every statistic within 0.15 SD or 3 MCSE.
+def assert_agrees(fit, exact_summary, label, strict=False):
+    """Every statistic within 0.15 exact SD or 3 MCSE (``strict``: within 0.15 SD).
 
-    The tails of theta_new at two or three studies carry a Monte Carlo error of about
-    0.06 SD with 4 x 1000 draws, so 0.15 SD is 2.5 MCSE there: the check allows 3 MCSE.
+    The 2.5% and 97.5% points at two or three studies carry a Monte Carlo error of
+    0.05-0.06 SD with 4 x 1000 draws, so 0.15 SD is under 3 MCSE there and a correct
+    sampler exceeds it by chance (seen: 0.152 and 0.154 SD): the short test allows 3
+    MCSE, never more than 0.3 SD (the failure this guards against was 1.1 SD); the slow
+    test draws four times as many and holds every statistic to 0.15 SD.
     """
     check = next(c for c in fit.checks if c.name == "exact_agreement")
-    assert worst_sd(fit, exact_summary, ("mu", "tau")) < 0.15, label
-    assert worst_sd(fit, exact_summary) < 0.3, label
+    assert worst_sd(fit, exact_summary) < (0.15 if strict else 0.3), label
     for row in check.details["rows"]:
         assert row["sd_units"] <= max(0.15, 3 * row["mcse_sd"]), (label, row)
     assert check.value == pytest.approx(worst_sd(fit, exact_summary), abs=0.01)
@@ -200,8 +203,8 @@ def test_mcmc_against_exact_from_2_to_40_studies():
     for name, table in sets.items():
         exact = bk.fit(table, priors=SMALL_PRIORS, method="exact").summary()
         for seed in range(1, 11):
-            f = bk.fit(table, priors=SMALL_PRIORS, method="mcmc", seed=seed)
+            f = bk.fit(table, priors=SMALL_PRIORS, method="mcmc", seed=seed, draws=4000)
             worst[name] = max(worst.get(name, 0.0), worst_sd(f, exact))
             refits[name] = refits.get(name, 0) + len(f.settings["attempts"]) - 1
-            assert_agrees(f, exact, (name, seed, f.settings["attempts"]))
+            assert_agrees(f, exact, (name, seed, f.settings["attempts"]), strict=True)
     print("worst MCMC-vs-exact deviation (posterior SDs):", worst, "refits:", refits)
