@@ -39,7 +39,8 @@ def test_choices_equal_the_library_tables():
     [
         ("fit", "--model", list(FAMILIES)),
         ("sbc", "--model", list(FAMILIES)),
-        ("fit", "--method", ["mcmc", "exact"]),
+        ("fit", "--method", ["auto", "mcmc", "exact"]),
+        ("fit", "--parametrization", ["auto", "centered", "noncentered"]),
         ("sbc", "--method", ["mcmc", "exact"]),
         ("fit", "--sampler", ["nutpie", "pymc"]),
         ("fit", "--pooling", ["partial", "none", "full"]),
