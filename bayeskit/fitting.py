@@ -5,7 +5,8 @@ family with an exact engine, normal-normal, and priors it supports) and samples 
 everywhere else; the fit's ``settings`` say which engine ran and why (``engine``,
 ``engine_reason``). ``method="mcmc"`` samples the PyMC model with nutpie (PyMC's own NUTS
 as fallback) and stores prior and posterior predictive draws and the pointwise
-log-likelihood; a fit with divergent transitions is refitted with a higher target
+log-likelihood; a fit with divergent transitions (or, for normal-normal, one that
+misses the exact posterior) is refitted with a higher target
 acceptance, longer tuning and, at the last attempt, the other parametrisation
 (:data:`MAX_ATTEMPTS`, ``auto_refit``). ``method="exact"`` integrates the posterior
 numerically, in milliseconds, and draws from it for plots.
@@ -169,10 +170,12 @@ def fit(
     draws, tune, chains, seed, sampler, target_accept, progress
         Sampler settings; ``seed`` None picks one and records it.
     auto_refit : bool
-        When an MCMC fit has divergent transitions, refit it (up to
+        When an MCMC fit has divergent transitions, or (with an exact engine) differs
+        from the exact posterior by more than Monte Carlo error explains
+        (:func:`bayeskit.crosscheck.exact_check`), refit it (up to
         :data:`MAX_ATTEMPTS` attempts in all): target acceptance at least 0.95 and twice
-        the tuning, then at least 0.99, four times the tuning and the other
-        parametrisation where the family has one. Every attempt is recorded in
+        the tuning, then at least 0.99, four times the tuning and, if divergences
+        persisted, the other parametrisation where the family has one. Every attempt is recorded in
         ``settings["attempts"]``; the fit returned is the last attempt. Default True.
     effect_options : dict, optional
         Passed to :func:`bayeskit.effects` (``add``, ``to``, ``ri``, ``sd_change``, ...).
@@ -235,7 +238,10 @@ def fit(
             (max(target_accept, ta), times, i == len(REFIT_SCHEDULE) - 1)
             for i, (ta, times) in enumerate(REFIT_SCHEDULE[: MAX_ATTEMPTS - 1])
         ]
-    for ta, times, switch in schedule:
+    for ta, times, last in schedule:
+        # the other form only when divergences persisted: a fit that merely disagrees
+        # with the exact posterior keeps its form and gets more tuning and a higher target
+        switch = last and attempts and attempts[-1]["divergences"] > 0
         options = _switched(resolved) if switch else resolved
         tried = [a["parametrization"] for a in attempts]
         result = _mcmc(fam, prepared, chosen, options, settings, progress, sampling | {
@@ -243,7 +249,8 @@ def fit(
             "target_accept": ta,
         }, tried)  # fmt: skip
         attempts.append(_attempt_record(len(attempts) + 1, result))
-        if attempts[-1]["divergences"] == 0:
+        agreement = next((c for c in result.checks if c.name == "exact_agreement"), None)
+        if attempts[-1]["divergences"] == 0 and (agreement is None or agreement.verdict == "pass"):
             break
     result.settings["attempts"] = attempts
     return result
@@ -303,6 +310,7 @@ def _attempt_record(number: int, result: Fit) -> dict:
         "divergences": int(values.get("divergences", 0) or 0),
         "min_ess": float(min(ess)) if ess else None,
         "max_r_hat": values.get("r_hat"),
+        "exact_agreement_sd": values.get("exact_agreement"),
         "verdict": result.verdict,
     }
 

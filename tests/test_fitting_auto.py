@@ -54,11 +54,12 @@ def assert_agrees(fit, exact_summary, label, strict=False):
     The 2.5% and 97.5% points at two or three studies carry a Monte Carlo error of
     0.05-0.06 SD with 4 x 1000 draws, so 0.15 SD is under 3 MCSE there and a correct
     sampler exceeds it by chance (seen: 0.152 and 0.154 SD): the short test allows 3
-    MCSE, never more than 0.3 SD (the failure this guards against was 1.1 SD); the slow
-    test draws four times as many and holds every statistic to 0.15 SD.
+    MCSE (ArviZ's, up to 0.13 SD for the upper tail of tau under HalfCauchy(5)), never
+    more than 0.5 SD (the failure this guards against was 1.1 SD); the slow test draws
+    four times as many and holds every statistic to 0.15 SD.
     """
     check = next(c for c in fit.checks if c.name == "exact_agreement")
-    assert worst_sd(fit, exact_summary) < (0.15 if strict else 0.3), label
+    assert worst_sd(fit, exact_summary) < (0.15 if strict else 0.5), label
     for row in check.details["rows"]:
         assert row["sd_units"] <= max(0.15, 3 * row["mcse_sd"]), (label, row)
     assert check.value == pytest.approx(worst_sd(fit, exact_summary), abs=0.01)
@@ -136,9 +137,11 @@ def test_switching_auto_refit_off_keeps_the_diverging_fit():
     f = bk.fit(eight_schools(), **DIVERGING, auto_refit=False)
     (only,) = f.settings["attempts"]
     assert only["divergences"] > 0 and only["verdict"] == "fail" and f.verdict == "fail"
-    assert only | {"divergences": 0, "min_ess": 0, "max_r_hat": 0, "verdict": ""} == {
+    assert only | {"divergences": 0, "min_ess": 0, "max_r_hat": 0, "verdict": "",
+                   "exact_agreement_sd": 0} == {
         "attempt": 1, "parametrization": "centered", "target_accept": 0.6, "tune": 60,
         "draws": 150, "divergences": 0, "min_ess": 0, "max_r_hat": 0, "verdict": "",
+        "exact_agreement_sd": 0,
     }  # fmt: skip
     assert f.settings["auto_refit"] is False
 
@@ -149,9 +152,10 @@ def test_auto_refit_raises_target_accept_and_tuning_then_switches_form():
     assert attempts[0]["divergences"] > 0 and 2 <= len(attempts) <= 3
     assert attempts[1]["target_accept"] == 0.95 and attempts[1]["tune"] == 120
     assert attempts[1]["parametrization"] == "centered"
-    if len(attempts) == 3:
+    if len(attempts) == 3:  # the other form only where the second attempt still diverged
         assert attempts[2]["target_accept"] == 0.99 and attempts[2]["tune"] == 240
-        assert attempts[2]["parametrization"] == "noncentered"
+        switched = "noncentered" if attempts[1]["divergences"] else "centered"
+        assert attempts[2]["parametrization"] == switched
     # the fit returned is the last attempt, and its settings say so
     last = attempts[-1]
     assert f.settings["target_accept"] == last["target_accept"]

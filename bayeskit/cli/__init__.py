@@ -309,9 +309,9 @@ def fit(
         bool | None,
         typer.Option(
             "--refit/--no-refit",
-            help="Refit an MCMC fit that diverges (target acceptance 0.95 then 0.99, longer "
-            "tuning, the other parametrisation; 3 attempts at most). Default: on, or the "
-            "spec's auto_refit.",
+            help="Refit an MCMC fit that diverges or misses the exact posterior (target "
+            "acceptance 0.95 then 0.99, longer tuning, the other parametrisation if "
+            "divergences persist; 3 attempts at most). Default: on, or the spec's auto_refit.",
             show_default=False,
         ),
     ] = None,
