@@ -8,7 +8,8 @@ columns
 * ``spec`` (required): an analysis spec, relative to the manifest's folder;
 * ``data`` (optional): evidence file(s) replacing the spec's, ``;``-separated;
 * ``seed`` (optional): replaces the spec's seed;
-* ``method`` (optional): ``mcmc`` or ``exact``.
+* ``method`` (optional): ``auto`` (the default: exact where it applies), ``mcmc`` or
+  ``exact``.
 
 The fits run as tasks on ``dask.distributed`` (:mod:`bayeskit.parallel`). ``OUT`` gets
 ``fits/<name>/`` (a run directory like ``bayeskit fit``'s, written atomically),
@@ -58,7 +59,7 @@ class Task:
     seed : int, optional
         Replaces the spec's seed.
     method : str, optional
-        ``mcmc`` or ``exact``, replacing the spec's.
+        ``auto``, ``mcmc`` or ``exact``, replacing the spec's.
 
     Examples
     --------
@@ -182,8 +183,8 @@ def _read_manifest(path: Path) -> list[Task]:
                 )
             seed = int(seed_text)
         method = (row.get("method") or "").strip().lower() or None
-        if method not in (None, "mcmc", "exact"):
-            raise UserError(f"{where}, column method: {method!r} is not mcmc or exact")
+        if method not in (None, "auto", "mcmc", "exact"):
+            raise UserError(f"{where}, column method: {method!r} is not auto, mcmc or exact")
         tasks.append(Task(name, str(spec_path), data_paths, seed, method))
     return tasks
 
@@ -191,8 +192,8 @@ def _read_manifest(path: Path) -> list[Task]:
 def task_spec(task: Task):
     """Return a task's spec: its spec file with the task's data, seed and method.
 
-    A spec of a family with an exact engine (normal-normal) that names no method uses
-    the exact engine (same posterior, no sampling) unless the task asks for ``mcmc``.
+    A spec that names no method takes ``auto``, as everywhere: the exact engine (same
+    posterior, no sampling) where it applies, unless the task asks for ``mcmc``.
 
     Examples
     --------
@@ -202,7 +203,6 @@ def task_spec(task: Task):
     >>> the_spec.sampler.method, the_spec.sampler.seed
     ('exact', 1)
     """
-    from bayeskit.families import get_family
     from bayeskit.spec import load_spec, spec_from_dict
 
     loaded = load_spec(task.spec)
@@ -212,11 +212,6 @@ def task_spec(task: Task):
     raw["sampler"]["seed"] = task.seed
     if task.method:
         raw["sampler"]["method"] = task.method
-    elif (
-        get_family(loaded.model.family).exact is not None
-        and "method" not in loaded.sampler.model_fields_set
-    ):
-        raw["sampler"]["method"] = "exact"
     return spec_from_dict(raw, source=task.spec, base_dir=loaded.base_dir)
 
 

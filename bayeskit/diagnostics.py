@@ -122,6 +122,8 @@ def diagnose(
     *,
     var_names: list[str] | None = None,
     max_treedepth: int | None = None,
+    parametrization: str | list[str] | None = None,
+    target_accept: float | None = None,
 ) -> list[Check]:
     """Check a fit's convergence, sampler health and the influence of single studies.
 
@@ -143,6 +145,10 @@ def diagnose(
         The sampler's maximum tree depth. Default: the sampler's own flag
         (``maxdepth_reached`` from nutpie, ``reached_max_treedepth`` from PyMC), else the
         maximum recorded in nutpie's settings, else 10.
+    parametrization, target_accept : optional
+        How the fit was sampled (the parametrisation, or every one tried so far), so
+        that the advice never recommends what was already done (the non-centred form to
+        a non-centred fit, a higher target acceptance to a fit run at 0.99).
 
     Returns
     -------
@@ -188,9 +194,14 @@ def diagnose(
         checks += [
             check
             for check in (
-                _divergence_check(stats, has_tau=has_tau),
+                _divergence_check(
+                    stats,
+                    has_tau=has_tau,
+                    parametrization=parametrization,
+                    target_accept=target_accept,
+                ),
                 _treedepth_check(stats, max_treedepth=max_treedepth),
-                _ebfmi_check(stats),
+                _ebfmi_check(stats, parametrization=parametrization),
             )
             if check is not None
         ]
@@ -439,7 +450,27 @@ def _ess_checks(posterior: xr.Dataset) -> list[Check]:
     return checks
 
 
-def _divergence_check(stats: xr.Dataset, *, has_tau: bool) -> Check | None:
+def _divergence_check(
+    stats: xr.Dataset,
+    *,
+    has_tau: bool,
+    parametrization: str | list[str] | None = None,
+    target_accept: float | None = None,
+) -> Check | None:
+    """Count divergent transitions; the advice leaves out what the fit already did.
+
+    >>> import numpy as np
+    >>> stats = xr.Dataset({"diverging": (("chain", "draw"), np.eye(2, 50, dtype=bool))})
+    >>> print(_divergence_check(stats, has_tau=False).message)
+    2 divergent transitions (of 100): ... Re-run with --target-accept 0.99; if divergences
+    remain, reparameterise (e.g. non-centred study effects) or use more informative priors.
+    >>> print(_divergence_check(stats, has_tau=True, parametrization="noncentered",
+    ...                         target_accept=0.99).message)
+    2 divergent transitions (of 100): ... The fit already ran in the non-centred form at
+    target acceptance 0.99: try the centred form (--parametrization centered), use more
+    informative priors (on tau above all) or use the exact engine where it applies
+    (--method exact).
+    """
     if "diverging" not in stats:
         return None
     diverging = stats["diverging"].astype(bool)
@@ -455,10 +486,40 @@ def _divergence_check(stats: xr.Dataset, *, has_tau: bool) -> Check | None:
     message = (
         f"{count} divergent transition{'s' if count != 1 else ''} (of {total}): estimates of "
         f"{target} may be biased, because the sampler could not explore part of the "
-        "posterior. Re-run with --target-accept 0.99; if divergences remain, reparameterise "
-        "(e.g. non-centred study effects) or use more informative priors."
+        f"posterior. {_divergence_advice(has_tau, parametrization, target_accept)}"
     )
     return Check("divergences", "fail", float(count), message, details)
+
+
+_FORMS = {"noncentered": "non-centred", "centered": "centred"}
+
+
+def _divergence_advice(has_tau, parametrization, target_accept) -> str:
+    """Return what to do about divergences, leaving out what the fit already did."""
+    tried = [parametrization] if isinstance(parametrization, str) else list(parametrization or [])
+    untried = [f for f in _FORMS if f not in tried]
+    priors = "use more informative priors" + (" (on tau above all)" if has_tau else "")
+    if not tried:
+        alternatives = ["reparameterise (e.g. non-centred study effects)", priors]
+    else:
+        alternatives = [f"try the {_FORMS[f]} form (--parametrization {f})" for f in untried]
+        alternatives.append(priors)
+    if has_tau:
+        alternatives.append("use the exact engine where it applies (--method exact)")
+    if target_accept is None or target_accept < 0.99:
+        return (
+            "Re-run with --target-accept 0.99; if divergences remain, "
+            + _either(alternatives)
+            + "."
+        )
+    done = f"at target acceptance {target_accept:g}"
+    if tried:
+        done = " and ".join(f"in the {_FORMS.get(f, f)} form" for f in tried) + " " + done
+    return f"The fit already ran {done}: {_either(alternatives)}."
+
+
+def _either(options: list[str]) -> str:
+    return options[0] if len(options) == 1 else ", ".join(options[:-1]) + " or " + options[-1]
 
 
 def _treedepth_check(stats: xr.Dataset, *, max_treedepth: int | None) -> Check | None:
@@ -498,7 +559,7 @@ def _treedepth_check(stats: xr.Dataset, *, max_treedepth: int | None) -> Check |
     return Check("tree_depth", "warn", float(count), message, details)
 
 
-def _ebfmi_check(stats: xr.Dataset) -> Check | None:
+def _ebfmi_check(stats: xr.Dataset, *, parametrization: str | None = None) -> Check | None:
     if "energy" not in stats:
         return None
     values = azs.bfmi(stats["energy"])
@@ -512,8 +573,18 @@ def _ebfmi_check(stats: xr.Dataset) -> Check | None:
     message = (
         f"E-BFMI is {value:.2f} (below {EBFMI_MIN}) in chain{'s' if len(low) > 1 else ''} "
         f"{', '.join(low)}: the sampler explores the posterior's tails slowly, so tail "
-        "estimates may be poor. Reparameterise (e.g. non-centred study effects) or use "
-        "more informative priors on scale parameters such as tau."
+        "estimates may be poor. "
+        + (
+            "Reparameterise (e.g. non-centred study effects) or use more"
+            if "noncentered"
+            not in (
+                [parametrization]
+                if isinstance(parametrization, str)
+                else list(parametrization or [])
+            )
+            else "The fit was already non-centred: use more"
+        )
+        + " informative priors on scale parameters such as tau."
     )
     return Check("e_bfmi", "warn", value, message, details)
 

@@ -1,9 +1,15 @@
 """Fitting: :func:`fit` turns evidence and a model family into a posterior.
 
-``method="mcmc"`` samples the PyMC model with nutpie (PyMC's own NUTS as fallback) and
-stores prior and posterior predictive draws and the pointwise log-likelihood;
-``method="exact"`` (families with an exact engine: normal-normal) integrates the
-posterior numerically, in milliseconds, and draws from it for plots.
+``method="auto"`` (the default) lets the exact engine answer wherever it applies (a
+family with an exact engine, normal-normal, and priors it supports) and samples by MCMC
+everywhere else; the fit's ``settings`` say which engine ran and why (``engine``,
+``engine_reason``). ``method="mcmc"`` samples the PyMC model with nutpie (PyMC's own NUTS
+as fallback) and stores prior and posterior predictive draws and the pointwise
+log-likelihood; a fit with divergent transitions (or, for normal-normal, one that
+misses the exact posterior) is refitted with a higher target
+acceptance, longer tuning and, at the last attempt, the other parametrisation
+(:data:`MAX_ATTEMPTS`, ``auto_refit``). ``method="exact"`` integrates the posterior
+numerically, in milliseconds, and draws from it for plots.
 """
 
 from __future__ import annotations
@@ -22,7 +28,11 @@ from bayeskit.families import FAMILIES, evidence_tables, get_family
 from bayeskit.families.data import ArmData, StudyData
 from bayeskit.sampling import quiet_pymc, sample  # noqa: F401  (their home before)
 
-METHODS = ("mcmc", "exact")
+METHODS = ("auto", "mcmc", "exact")
+#: attempts an MCMC fit with divergences gets when ``auto_refit`` is on (the first included)
+MAX_ATTEMPTS = 3
+#: each refit's target acceptance (at least this) and tuning (times the first attempt's)
+REFIT_SCHEDULE = ((0.95, 2), (0.99, 4))
 SAMPLERS = ("nutpie", "pymc")
 
 
@@ -103,7 +113,7 @@ def fit(
     parametrization: str | None = None,
     baseline: str | None = None,
     baseline_risk: float | None = None,
-    method: str = "mcmc",
+    method: str = "auto",
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
@@ -114,6 +124,7 @@ def fit(
     effect_options: Mapping[str, Any] | None = None,
     model_options: Mapping[str, Any] | None = None,
     exclude: Sequence[str] = (),
+    auto_refit: bool = True,
 ) -> Fit:
     """Fit a Bayesian meta-analysis.
 
@@ -151,10 +162,21 @@ def fit(
     baseline_risk : float, optional
         Control-group risk at which binary effects are also stated as probabilities; by
         default the median observed control risk, when there are control arms.
-    method : {"mcmc", "exact"}
-        ``exact`` for families with an exact engine (``normal-normal``).
+    method : {"auto", "mcmc", "exact"}
+        ``auto`` (default): the exact engine wherever it applies (``normal-normal`` with
+        Normal or Flat priors on ``mu`` and ``beta``), MCMC otherwise; ``exact`` insists
+        on the exact engine (an error where it does not apply); ``mcmc`` always samples.
+        ``settings["engine"]`` and ``settings["engine_reason"]`` say what ran and why.
     draws, tune, chains, seed, sampler, target_accept, progress
         Sampler settings; ``seed`` None picks one and records it.
+    auto_refit : bool
+        When an MCMC fit has divergent transitions, or (with an exact engine) differs
+        from the exact posterior by more than Monte Carlo error explains
+        (:func:`bayeskit.crosscheck.exact_check`), refit it (up to
+        :data:`MAX_ATTEMPTS` attempts in all): target acceptance at least 0.95 and twice
+        the tuning, then at least 0.99, four times the tuning and, if divergences
+        persisted, the other parametrisation where the family has one. Every attempt is recorded in
+        ``settings["attempts"]``; the fit returned is the last attempt. Default True.
     effect_options : dict, optional
         Passed to :func:`bayeskit.effects` (``add``, ``to``, ``ri``, ``sd_change``, ...).
     exclude : list of str
@@ -192,8 +214,11 @@ def fit(
     prepared, chosen, resolved = _setup(
         fam, data, priors, options, outcome, timepoint, effect_options, exclude
     )
+    engine, reason, post = choose_engine(fam, prepared, chosen, resolved, method)
     settings = fam.settings(prepared, resolved) | {
         "method": method,
+        "engine": engine,
+        "engine_reason": reason,
         "draws": draws,
         "tune": tune,
         "chains": chains,
@@ -201,30 +226,134 @@ def fit(
         "sampler": sampler,
         "target_accept": target_accept,
     }
-    if method == "exact":
-        post = fam.exact(prepared, chosen, resolved)
+    if engine == "exact":
         idata = post.draws(draws * chains, seed=seed, chains=chains)
-        return Fit(idata, None, fam.name, method, prepared, chosen, settings, exact=post)
+        return Fit(idata, None, fam.name, "exact", prepared, chosen, settings, exact=post)
+    settings["auto_refit"] = bool(auto_refit)
+    sampling = {"draws": draws, "chains": chains, "seed": seed, "sampler": sampler}
+    attempts, result = [], None
+    schedule = [(target_accept, 1, False)]
+    if auto_refit:
+        schedule += [
+            (max(target_accept, ta), times, i == len(REFIT_SCHEDULE) - 1)
+            for i, (ta, times) in enumerate(REFIT_SCHEDULE[: MAX_ATTEMPTS - 1])
+        ]
+    for ta, times, last in schedule:
+        # the other form only when divergences persisted: a fit that merely disagrees
+        # with the exact posterior keeps its form and gets more tuning and a higher target
+        switch = last and attempts and attempts[-1]["divergences"] > 0
+        options = _switched(resolved) if switch else resolved
+        tried = [a["parametrization"] for a in attempts]
+        result = _mcmc(fam, prepared, chosen, options, settings, progress, sampling | {
+            "tune": tune * times,
+            "target_accept": ta,
+        }, tried)  # fmt: skip
+        attempts.append(_attempt_record(len(attempts) + 1, result))
+        agreement = next((c for c in result.checks if c.name == "exact_agreement"), None)
+        if attempts[-1]["divergences"] == 0 and (agreement is None or agreement.verdict == "pass"):
+            break
+    result.settings["attempts"] = attempts
+    return result
 
+
+def _mcmc(fam, prepared, chosen, options, settings, progress, sampling, tried=()) -> Fit:
+    """One MCMC attempt: build, sample, diagnose (and compare with the exact engine)."""
     from bayeskit.diagnostics import diagnose
     from bayeskit.loo import study_log_likelihood
 
-    pm_model = fam.build(prepared, chosen, resolved)
-    idata = sample(
-        pm_model,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        seed=seed,
-        sampler=sampler,
-        target_accept=target_accept,
-        progress=progress,
-    )
+    pm_model = fam.build(prepared, chosen, options)
+    idata = sample(pm_model, progress=progress, **sampling)
     # LOO leaves one study out: the family integrates each study's effects out
     idata = study_log_likelihood(fam, prepared, idata, chosen)
-    return Fit(
-        idata, pm_model, fam.name, "mcmc", prepared, chosen, settings, checks=diagnose(idata)
+    parametrization = getattr(options, "parametrization", None)
+    forms = list(dict.fromkeys([*tried, parametrization])) if parametrization else None
+    checks = diagnose(idata, parametrization=forms, target_accept=sampling["target_accept"])
+    result = Fit(
+        idata,
+        pm_model,
+        fam.name,
+        "mcmc",
+        prepared,
+        chosen,
+        settings | fam.settings(prepared, options) | sampling,
+        checks=checks,
     )
+    if fam.exact is not None:
+        from bayeskit.crosscheck import exact_check
+
+        try:
+            exact = fam.exact(prepared, chosen, options)
+        except UserError:  # priors the exact engine does not take: nothing to compare
+            exact = None
+        if exact is not None:
+            result.checks.append(exact_check(result, exact))
+    return result
+
+
+def _switched(options):
+    """Return the options with the other parametrisation, where the family has one."""
+    current = getattr(options, "parametrization", None)
+    if current not in ("centered", "noncentered"):
+        return options
+    other = "noncentered" if current == "centered" else "centered"
+    return options.model_copy(update={"parametrization": other})
+
+
+def _attempt_record(number: int, result: Fit) -> dict:
+    """Return what the manifest keeps of one MCMC attempt: settings and diagnostics."""
+    values = {c.name: c.value for c in result.checks}
+    ess = [values.get(n) for n in ("ess_bulk", "ess_tail") if values.get(n) is not None]
+    s = result.settings
+    return {
+        "attempt": number,
+        "parametrization": s.get("parametrization"),
+        "target_accept": s["target_accept"],
+        "tune": s["tune"],
+        "draws": s["draws"],
+        "divergences": int(values.get("divergences", 0) or 0),
+        "min_ess": float(min(ess)) if ess else None,
+        "max_r_hat": values.get("r_hat"),
+        "exact_agreement_sd": values.get("exact_agreement"),
+        "verdict": result.verdict,
+    }
+
+
+def choose_engine(fam, prepared, chosen, resolved, method: str):
+    """Return ``(engine, reason, exact_posterior)`` for ``method`` on this family and data.
+
+    ``auto`` takes the exact engine when the family has one and it accepts the priors and
+    data (anything it refuses, such as a Student-t prior on ``mu``, falls back to MCMC);
+    the reason is one sentence for the manifest and the report.
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> f = bk.fit(bk.data_path("eight_schools.csv"), priors={"tau": "HalfCauchy(5)"})
+    >>> f.method, f.settings["engine_reason"]
+    ('exact', 'exact engine: normal-normal with known within-study variances is ...')
+    >>> from bayeskit.families import get_family
+    >>> choose_engine(get_family("binomial-normal"), None, {}, None, "auto")[:2]
+    ('mcmc', 'MCMC: the binomial-normal family has no exact engine')
+    """
+    if method == "mcmc":
+        return "mcmc", "MCMC, as asked (method mcmc)", None
+    if fam.exact is None:
+        return "mcmc", f"MCMC: the {fam.name} family has no exact engine", None
+    try:
+        post = fam.exact(prepared, chosen, resolved)
+    except UserError as err:
+        if method == "exact":
+            raise
+        why = str(err).split(": use method")[0].removeprefix("the exact engine ")
+        return "mcmc", f"MCMC: the exact engine does not apply here ({why})", None
+    pooling = getattr(resolved, "pooling", "partial")
+    how = {
+        "partial": "is integrated numerically over tau",
+        "full": "has tau fixed at 0, so the posterior is normal in closed form",
+        "none": "gives each study its own effect, normal in closed form",
+    }[pooling]
+    asked = ", as asked (method exact)" if method == "exact" else ""
+    return "exact", f"exact engine{asked}: {fam.name} with known within-study variances {how}", post
 
 
 def _check_sampling(fam, method, sampler, draws, tune, chains, target_accept, seed) -> None:
@@ -287,9 +416,18 @@ def build_model(data, model: str = "normal-normal", **options: Any):
     ...
     bayeskit.families._base.OptionsError: option 'pooling' does not apply to model ...
     """
-    if options.pop("method", "mcmc") != "mcmc":
+    if options.pop("method", "mcmc") not in ("mcmc", "auto"):
         raise UserError("build_model builds the MCMC model; the exact engine has none")
-    for key in ("draws", "tune", "chains", "seed", "sampler", "target_accept", "progress"):
+    for key in (
+        "draws",
+        "tune",
+        "chains",
+        "seed",
+        "sampler",
+        "target_accept",
+        "progress",
+        "auto_refit",
+    ):
         options.pop(key, None)
     fam = get_family(model)
     fixed = {k: options.pop(k, None) for k in ("priors", "outcome", "timepoint")}

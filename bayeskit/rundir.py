@@ -136,7 +136,9 @@ def write_run(
     summary : DataFrame, optional
         The summary to write (default ``fit.summary()``), e.g. with question rows added.
     tables : dict of DataFrame, optional
-        Further tables to write as ``<name>.csv`` (questions, borrowing, ...).
+        Further tables to write as ``<name>.csv`` (questions, borrowing, ...). A fit of
+        five studies or fewer also gets ``small_k.csv``
+        (:func:`bayeskit.smallk.small_k_table`).
     report : bool
         Also write ``report.html``, ``report.md`` and ``figures/`` (default True).
     extra : dict, optional
@@ -161,11 +163,17 @@ def write_run(
     ('run', ['data.csv', 'diagnostics.json'])
     """
     from bayeskit.diagnostics import to_json
+    from bayeskit.smallk import small_k_table
 
+    tables = dict(tables or {})
+    if "small_k" not in tables:  # five studies or fewer: how much the tau prior matters
+        small = small_k_table(fit)
+        if small is not None:
+            tables["small_k"] = small.set_index("prior")
     with writing_folder(out, kind="run", force=force) as tmp:
         summary = fit.summary() if summary is None else summary
         write_file(tmp / "summary.csv", summary.to_csv(float_format="%.10g"))
-        for name, table in (tables or {}).items():
+        for name, table in tables.items():
             write_file(tmp / f"{name}.csv", table.to_csv(float_format="%.10g"))
         index = fit.data.table.index.name is not None
         write_file(tmp / "data.csv", fit.data.table.to_csv(index=index))

@@ -167,15 +167,18 @@ class SamplerSpec(_Section):
     >>> sampler = SamplerSpec(method="exact", seed=1)
     >>> sampler.method, sampler.draws, sampler.chains, sampler.sampler
     ('exact', 1000, 4, 'nutpie')
+    >>> SamplerSpec().method, SamplerSpec().auto_refit  # exact where it applies; refits
+    ('auto', True)
     """
 
-    method: Literal["mcmc", "exact"] = "mcmc"
+    method: Literal["auto", "mcmc", "exact"] = "auto"
     draws: int = Field(1000, ge=1)
     tune: int = Field(1000, ge=0)
     chains: int = Field(4, ge=1)
     seed: int | None = Field(None, ge=0, lt=2**32)
     sampler: Literal["nutpie", "pymc"] = "nutpie"
     target_accept: float = Field(0.9, ge=0.5, lt=1)
+    auto_refit: bool = True
 
 
 class Spec(_Section):
@@ -276,7 +279,8 @@ class Spec(_Section):
             "model": m.family, "outcome": d.outcome, "timepoint": d.timepoint,
             "priors": dict(self.priors), "method": s.method, "draws": s.draws,
             "tune": s.tune, "chains": s.chains, "seed": s.seed, "sampler": s.sampler,
-            "target_accept": s.target_accept, "effect_options": effect_options,
+            "target_accept": s.target_accept, "auto_refit": s.auto_refit,
+            "effect_options": effect_options,
             "model_options": options,
         }  # fmt: skip
 

@@ -79,8 +79,8 @@ def _posterior_library(run_dir: Path) -> str:
 CLI_CASES = {
     "help": ["--help"],
     "exact": ["fit", str(SPEC), "--method", "exact"],
-    "nutpie": ["fit", str(SPEC)],
-    "pymc": ["fit", str(SPEC), "--sampler", "pymc"],
+    "nutpie": ["fit", str(SPEC), "--method", "mcmc"],
+    "pymc": ["fit", str(SPEC), "--method", "mcmc", "--sampler", "pymc"],
 }
 
 
@@ -134,7 +134,9 @@ def time_library(repeats: int) -> dict:
     data = bk.data_path("eight_schools.csv")
 
     def bk_fit(**kw):
-        return bk.fit(data, priors=PRIORS, draws=DRAWS, tune=TUNE, chains=CHAINS, **kw)
+        return bk.fit(
+            data, priors=PRIORS, method="mcmc", draws=DRAWS, tune=TUNE, chains=CHAINS, **kw
+        )
 
     # Warm-up: the first MCMC fit in a process pays one-time costs (numba and PyTensor
     # caches, lazy imports) that would otherwise land on whichever sampler runs first.
@@ -143,7 +145,14 @@ def time_library(repeats: int) -> dict:
     model = None
     for sampler in ("nutpie", "pymc"):
         warm = bk.fit(
-            data, priors=PRIORS, sampler=sampler, seed=SEED, draws=100, tune=100, chains=CHAINS
+            data,
+            priors=PRIORS,
+            method="mcmc",
+            sampler=sampler,
+            seed=SEED,
+            draws=100,
+            tune=100,
+            chains=CHAINS,
         )
         model = warm.model
         pm.sample(

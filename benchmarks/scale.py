@@ -132,8 +132,8 @@ def exact_vs_mcmc() -> dict:
 d = bk.data_path("eight_schools.csv"); pri = {"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"}
 bk.fit(d, priors=pri, method="exact", draws=1000, seed=1)  # first call: lazy imports
 t = time.perf_counter(); bk.fit(d, priors=pri, method="exact", draws=1000, seed=1); ex = time.perf_counter() - t
-t = time.perf_counter(); bk.fit(d, priors=pri, seed=1); first = time.perf_counter() - t
-t = time.perf_counter(); bk.fit(d, priors=pri, seed=2); again = time.perf_counter() - t
+t = time.perf_counter(); bk.fit(d, priors=pri, method="mcmc", seed=1); first = time.perf_counter() - t
+t = time.perf_counter(); bk.fit(d, priors=pri, method="mcmc", seed=2); again = time.perf_counter() - t
 print(json.dumps({"exact": ex, "mcmc_first": first, "mcmc_cached": again, "peak_mb": peak()}))
 """
     )
@@ -146,9 +146,9 @@ def compile_cache() -> dict:
         + """
 from bayeskit.sampling import compiled
 d = bk.data_path("eight_schools.csv"); pri = {"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"}
-t = time.perf_counter(); bk.fit(d, priors=pri, seed=1); first = time.perf_counter() - t
+t = time.perf_counter(); bk.fit(d, priors=pri, method="mcmc", seed=1); first = time.perf_counter() - t
 c = compiled.STATS["compile_seconds"]
-t = time.perf_counter(); bk.fit(d, priors=pri, seed=2); second = time.perf_counter() - t
+t = time.perf_counter(); bk.fit(d, priors=pri, method="mcmc", seed=2); second = time.perf_counter() - t
 print(json.dumps({"fit": first, "compile": c, "reused_fit": second, "peak_mb": peak()}))
 """
     )
@@ -174,7 +174,7 @@ pri = {{"mu": "Normal(0, 2)", "tau": "HalfNormal(0.5)"}}
 bk.fit(table, priors=pri, method="exact", seed=1)  # first call: lazy imports
 t = time.perf_counter(); bk.fit(table, priors=pri, method="exact", seed=1); ex = time.perf_counter() - t
 ex_peak = peak()
-t = time.perf_counter(); f = bk.fit(table, priors=pri, seed=1, draws=500, tune=500, chains=2); mc = time.perf_counter() - t
+t = time.perf_counter(); f = bk.fit(table, priors=pri, method="mcmc", seed=1, draws=500, tune=500, chains=2); mc = time.perf_counter() - t
 print(json.dumps({{"exact": ex, "exact_peak_mb": ex_peak, "mcmc": mc, "peak_mb": peak()}}))
 """
         )

@@ -10,7 +10,8 @@ from bayeskit.priors import parse_prior
 from bayeskit.sampling import compiled
 
 PRIORS = {"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"}
-FAST = {"draws": 200, "tune": 200, "chains": 2, "seed": 3}
+# the compile cache serves MCMC (the default, auto, would take the exact engine here)
+FAST = {"method": "mcmc", "draws": 200, "tune": 200, "chains": 2, "seed": 3}
 
 
 @pytest.fixture(scope="module")

@@ -517,3 +517,35 @@ def test_loo_table_of_a_single_observation_without_dims():
     assert table.index.tolist() == ["y"]
     assert table["verdict"].iloc[0] == "pass"
     assert table["elpd_loo_i"].iloc[0] < 0
+
+
+@pytest.mark.parametrize(
+    ("forms", "target_accept", "advised", "not_advised"),
+    [
+        (None, 0.9, ["--target-accept 0.99", "non-centred study effects"], []),
+        ("noncentered", 0.9, ["--target-accept 0.99", "--parametrization centered"],
+         ["non-centred study effects", "--parametrization noncentered"]),
+        ("centered", 0.95, ["--target-accept 0.99", "--parametrization noncentered"],
+         ["--parametrization centered"]),
+        ("noncentered", 0.99, ["--parametrization centered", "already ran in the non-centred"],
+         ["--target-accept 0.99", "non-centred study effects"]),
+        (["centered", "noncentered"], 0.99, ["informative priors", "--method exact"],
+         ["--target-accept", "--parametrization", "reparameterise"]),
+    ],
+)  # fmt: skip
+def test_divergence_advice_never_repeats_what_was_done(forms, target_accept, advised, not_advised):
+    import xarray as xr
+
+    stats = xr.Dataset({"diverging": (("chain", "draw"), np.eye(2, 40, dtype=bool))})
+    idata = from_dict({"posterior": {"tau": np.abs(np.random.default_rng(0).normal(size=(2, 40)))}})
+    idata["sample_stats"] = xr.DataTree(stats)
+    (check,) = [
+        c
+        for c in diagnose(idata, parametrization=forms, target_accept=target_accept)
+        if c.name == "divergences"
+    ]
+    text = " ".join(check.message.split())
+    for words in advised:
+        assert words in text, (words, text)
+    for words in not_advised:
+        assert words not in text, (words, text)

@@ -41,11 +41,16 @@ _HELD: contextvars.ContextVar[contextlib.ExitStack] = contextvars.ContextVar("he
 
 # Closed choices, so that --help lists every value and Click refuses others (exit 2).
 # Model comes from the families registry; the others mirror their library tables
-# (fitting.METHODS, fitting.SAMPLERS, the pooling option, measures.MEASURES and
+# (fitting.METHODS, fitting.SAMPLERS, the pooling and parametrization options, measures.MEASURES and
 # measures.ALIASES), which would cost a second of imports at every --help:
 # tests/cli/test_cli_choices.py keeps them equal.
 Model = Enum("Model", {name: name for name in REGISTRY}, type=str)
-Method = Enum("Method", {m: m for m in ("mcmc", "exact")}, type=str)
+Method = Enum("Method", {m: m for m in ("auto", "mcmc", "exact")}, type=str)
+# SBC calibrates one engine at a time: no auto
+SBCMethod = Enum("SBCMethod", {m: m for m in ("mcmc", "exact")}, type=str)
+Parametrization = Enum(
+    "Parametrization", {p: p for p in ("auto", "centered", "noncentered")}, type=str
+)
 Sampler = Enum("Sampler", {s: s for s in ("nutpie", "pymc")}, type=str)
 Pooling = Enum("Pooling", {p: p for p in ("partial", "none", "full")}, type=str)
 MEASURE_CODES = ("OR", "RR", "RD", "PLO", "MD", "SMD", "PREPOST", "SMCR", "SMCC")
@@ -273,7 +278,20 @@ def fit(
         typer.Option(help="Pooling (default partial); overrides a spec's.", **CHOICE),
     ] = None,
     method: Annotated[
-        Method | None, typer.Option(help="exact: normal-normal only.", **CHOICE)
+        Method | None,
+        typer.Option(
+            help="auto (default): the exact engine where it applies (normal-normal), MCMC "
+            "otherwise; mcmc: always sample; exact: normal-normal only.",
+            **CHOICE,
+        ),
+    ] = None,
+    parametrization: Annotated[
+        Parametrization | None,
+        typer.Option(
+            help="Study effects centred, non-centred, or auto (by the data); overrides a "
+            "spec's. Random-effects families only.",
+            **CHOICE,
+        ),
     ] = None,
     seed: Annotated[
         int | None, typer.Option(help="Random seed (recorded in the manifest).")
@@ -286,6 +304,16 @@ def fit(
     ] = None,
     target_accept: Annotated[
         float | None, typer.Option(help="NUTS target acceptance rate.")
+    ] = None,
+    refit: Annotated[
+        bool | None,
+        typer.Option(
+            "--refit/--no-refit",
+            help="Refit an MCMC fit that diverges or misses the exact posterior (target "
+            "acceptance 0.95 then 0.99, longer tuning, the other parametrisation if "
+            "divergences persist; 3 attempts at most). Default: on, or the spec's auto_refit.",
+            show_default=False,
+        ),
     ] = None,
     force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
     strict: Annotated[bool, typer.Option(help="Exit 1 when a diagnostic fails.")] = False,
@@ -303,9 +331,12 @@ def fit(
             "chains": chains,
             "sampler": sampler,
             "target_accept": target_accept,
+            "auto_refit": refit,
         }.items()
         if v is not None
     }
+    model_flags = {"pooling": _value(pooling), "parametrization": _value(parametrization)}
+    model_flags = {k: v for k, v in model_flags.items() if v is not None}
     if spec is not None:
         if data or covariate or prior or measure or outcome or timepoint:
             from bayeskit.errors import UserError
@@ -314,10 +345,10 @@ def fit(
                 "give either a spec file or --data/--model flags, not both "
                 "(sampler flags such as --seed may override a spec)"
             )
-        the_spec = _spec_with_flags(spec, sampler_flags, pooling)
+        the_spec = _spec_with_flags(spec, sampler_flags, model_flags)
     else:
         the_spec = _spec_from_flags(
-            data, model, measure, outcome, timepoint, covariate, prior, pooling, sampler_flags
+            data, model, measure, outcome, timepoint, covariate, prior, model_flags, sampler_flags
         )
     from bayeskit.calibration import check_posterior_size
 
@@ -358,19 +389,18 @@ def fit(
         raise typer.Exit(EXIT_FAILED_DIAGNOSTICS)
 
 
-def _spec_with_flags(spec: Path, sampler_flags: dict, pooling):
-    """Return the spec file's spec with the sampler flags and --pooling applied."""
+def _spec_with_flags(spec: Path, sampler_flags: dict, model_flags: dict):
+    """Return the spec file's spec with the sampler flags and model flags applied."""
     from bayeskit.spec import load_spec, spec_from_dict
 
     loaded = load_spec(spec)
     raw = loaded.model_dump(mode="json", exclude={"base_dir"})
     raw["sampler"] |= sampler_flags
-    if pooling is not None:
-        raw["model"]["pooling"] = _value(pooling)
+    raw["model"] |= model_flags
     return spec_from_dict(raw, source=str(spec), base_dir=loaded.base_dir)
 
 
-def _spec_from_flags(data, model, measure, outcome, timepoint, covariate, prior, pooling, sampler):
+def _spec_from_flags(data, model, measure, outcome, timepoint, covariate, prior, flags, sampler):
     """Return the spec that --data, --model and the other flags stand for."""
     from bayeskit.errors import UserError
     from bayeskit.spec import spec_from_dict
@@ -384,7 +414,7 @@ def _spec_from_flags(data, model, measure, outcome, timepoint, covariate, prior,
     covariates = covariate or None
     if covariates and len(covariates) == 1 and covariates[0].strip().startswith("~"):
         covariates = covariates[0]
-    options = {"pooling": _value(pooling), "covariates": covariates}
+    options = {**flags, "covariates": covariates}
     raw = {
         "data": {
             "files": [str(p) for p in data],
@@ -635,7 +665,7 @@ def sbc(
         ),
     ] = 8,
     method: Annotated[
-        Method, typer.Option(help="exact: normal-normal only (the exact engine).", **CHOICE)
+        SBCMethod, typer.Option(help="exact: normal-normal only (the exact engine).", **CHOICE)
     ] = "mcmc",
     draws: Annotated[
         int, typer.Option(help="Posterior draws per replicate after thinning (ranks 0..draws).")

@@ -250,6 +250,8 @@ def report_context(run: Run, rendered: list[RenderedFigure]) -> dict[str, Any]:
         "description": str(spec.get("description") or ""),
         "subtitle": ", ".join(subtitle),
         "headline": T.headline(run),
+        "engine": T.engine_sentence(run),
+        "small_k": T.small_k_table(run),
         "verdict": T.verdict_label(run)[0],
         "verdict_label": T.verdict_label(run)[1],
         "verdict_sentence": T.verdict_sentence(run),

@@ -41,7 +41,9 @@ class Run:
         ``data.csv``: the data as the model saw it.
     tree : xarray.DataTree or None
         ``posterior.nc``, loaded into memory (the file is closed again).
-    questions, borrowing : DataFrame or None
+    questions, borrowing, small_k : DataFrame or None
+        ``small_k.csv``: the fit under alternative tau priors, for five studies or fewer
+        (:mod:`bayeskit.smallk`).
 
     Examples
     --------
@@ -58,6 +60,7 @@ class Run:
     tree: Any = None
     questions: pd.DataFrame | None = None
     borrowing: pd.DataFrame | None = None
+    small_k: pd.DataFrame | None = None
 
     @property
     def family(self) -> str:
@@ -198,6 +201,8 @@ def load_run(run_dir: str | Path) -> Run:
         run.questions = _read_csv(path / "questions.csv", dtype={"question": str})
     if (path / "borrowing.csv").is_file():
         run.borrowing = _read_csv(path / "borrowing.csv")
+    if (path / "small_k.csv").is_file():
+        run.small_k = _read_csv(path / "small_k.csv")
     return run
 
 

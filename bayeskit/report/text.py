@@ -34,6 +34,7 @@ CHECK_NAMES = {
     "tree_depth": "Tree depth",
     "e_bfmi": "Energy (E-BFMI)",
     "pareto_k": "PSIS-LOO Pareto k",
+    "exact_agreement": "Agreement with the exact posterior",
 }
 
 #: Short names for sentences.
@@ -45,6 +46,7 @@ CHECK_SHORT = {
     "tree_depth": "tree depth",
     "e_bfmi": "E-BFMI",
     "pareto_k": "Pareto k",
+    "exact_agreement": "agreement with the exact posterior",
 }
 
 VERDICT_WORDS = {"pass": "pass", "warn": "warning", "fail": "fail"}
@@ -195,7 +197,110 @@ def headline(run: Run) -> list[str]:
         sentences = _exposure_sentences(run, lead)
     else:
         sentences = _pooled_sentences(run, lead)
+    small = small_k_sentence(run)
+    if small:
+        sentences.append(small)
     return [s[:1].upper() + s[1:] for s in sentences]
+
+
+def engine_sentence(run: Run) -> str:
+    """Say which engine computed the posterior and why (from the manifest's settings).
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from bayeskit.report.run import Run
+    >>> settings = {"engine_reason": "MCMC: the binomial-normal family has no exact engine",
+    ...             "attempts": [{"divergences": 4, "target_accept": 0.9},
+    ...                          {"divergences": 0, "target_accept": 0.95}]}
+    >>> print(engine_sentence(Run(Path("."), pd.DataFrame(), {"settings": settings})))
+    MCMC: the binomial-normal family has no exact engine. The sampler was run 2 times: the
+    first run had 4 divergent transitions, so it was refitted automatically (target
+    acceptance 0.95 at the last attempt, 0 divergences); the results are the last run's.
+    """
+    s = run.settings
+    reason = str(s.get("engine_reason") or "")
+    out = reason[:1].upper() + reason[1:] + "." if reason else ""
+    attempts = s.get("attempts") or []
+    if len(attempts) > 1:
+        last = attempts[-1]
+        out += (
+            f" The sampler was run {len(attempts)} times: the first run had "
+            f"{attempts[0]['divergences']} divergent transitions, so it was refitted "
+            f"automatically (target acceptance {last['target_accept']:g} at the last attempt"
+            + (f", {last['parametrization']} form" if last.get("parametrization") else "")
+            + f", {last['divergences']} divergences); the results are the last run's."
+        )
+    return out.strip()
+
+
+def small_k_sentence(run: Run) -> str | None:
+    """With five studies or fewer: one sentence on how much the tau prior drives the answer.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from bayeskit.report.run import Run
+    >>> table = pd.DataFrame({"prior": ["as fitted", "rover:logor"],
+    ...                       "tau_prior": ["HalfNormal(sigma=1)", "HalfNormal(sigma=0.5)"],
+    ...                       "tau_overlap": [0.82, 0.9]})
+    >>> run = Run(Path("."), pd.DataFrame(), {}, small_k=table)
+    >>> print(small_k_sentence(run))
+    With so few studies the prior on tau drives the answer: the prior and posterior
+    densities of tau overlap by 82% (1 would mean the data say nothing about tau), so
+    the table of alternative heterogeneity priors shows how mu and a new study's effect
+    change under other published priors.
+    """
+    table = run.small_k
+    if table is None or table.empty:
+        return None
+    overlap = float(table["tau_overlap"].iloc[0])
+    if overlap >= 0.7:
+        how = "drives the answer"
+    elif overlap >= 0.4:
+        how = "shapes the answer considerably"
+    else:
+        how = "matters less than the data"
+    more = (
+        "so the table of alternative heterogeneity priors shows how mu and a new study's "
+        "effect change under other published priors"
+        if len(table) > 1
+        else "and no published heterogeneity prior is catalogued for this effect scale, so "
+        "compare other priors on tau with bayeskit sensitivity"
+    )
+    return (
+        f"With so few studies the prior on tau {how}: the prior and posterior densities of "
+        f"tau overlap by {pct(overlap)} (1 would mean the data say nothing about tau), "
+        f"{more}."
+    )
+
+
+def small_k_table(run: Run) -> Table | None:
+    """``small_k.csv``: mu and theta_new (median, 95% interval) under each tau prior.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from bayeskit.report.run import Run
+    >>> table = pd.DataFrame({"prior": ["as fitted"], "tau_prior": ["HalfNormal(sigma=1)"],
+    ...     "tau_overlap": [0.8], "mu_q50": [0.1], "mu_q2.5": [-1.0], "mu_q97.5": [1.2],
+    ...     "theta_new_q50": [0.1], "theta_new_q2.5": [-2.0], "theta_new_q97.5": [2.2]})
+    >>> small_k_table(Run(Path("."), pd.DataFrame(), {}, small_k=table)).rows
+    [['as fitted', 'HalfNormal(sigma=1)', '80%', '0.1 (-1 to 1.2)', '0.1 (-2 to 2.2)']]
+    """
+    table = run.small_k
+    if table is None or table.empty or len(table) < 2 and "mu_q50" not in table:
+        return None
+    rows = []
+    for r in table.to_dict(orient="records"):
+        cells = [str(r["prior"]), str(r["tau_prior"]), pct(float(r["tau_overlap"]))]
+        for name in ("mu", "theta_new"):
+            cells.append(
+                f"{num(r[f'{name}_q50'])} ({num(r[f'{name}_q2.5'])} to {num(r[f'{name}_q97.5'])})"
+            )
+        rows.append(cells)
+    columns = ["tau prior", "", "tau overlap", "mu (95% CI)", "theta_new (95% PI)"]
+    return Table(columns, rows, [], [False, False, True, True, True])
 
 
 def _pooled_sentences(run: Run, lead: str) -> list[str]:

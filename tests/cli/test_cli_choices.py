@@ -6,7 +6,7 @@ import typing
 import pytest
 from typer.testing import CliRunner
 
-from bayeskit.cli import Measure, Method, Model, Pooling, Sampler, app
+from bayeskit.cli import Measure, Method, Model, Parametrization, Pooling, Sampler, app
 from bayeskit.families import FAMILIES
 from bayeskit.families._random_effects import RandomEffectsOptions
 from bayeskit.fitting import METHODS, SAMPLERS
@@ -29,6 +29,8 @@ def test_choices_equal_the_library_tables():
     assert [s.value for s in Sampler] == list(SAMPLERS)
     pooling = RandomEffectsOptions.model_fields["pooling"].annotation
     assert [p.value for p in Pooling] == list(typing.get_args(pooling))
+    forms = RandomEffectsOptions.model_fields["parametrization"].annotation
+    assert sorted(p.value for p in Parametrization) == sorted(typing.get_args(forms))
     assert {m.value for m in Measure} == set(MEASURES) | set(ALIASES)
 
 
@@ -37,7 +39,8 @@ def test_choices_equal_the_library_tables():
     [
         ("fit", "--model", list(FAMILIES)),
         ("sbc", "--model", list(FAMILIES)),
-        ("fit", "--method", ["mcmc", "exact"]),
+        ("fit", "--method", ["auto", "mcmc", "exact"]),
+        ("fit", "--parametrization", ["auto", "centered", "noncentered"]),
         ("sbc", "--method", ["mcmc", "exact"]),
         ("fit", "--sampler", ["nutpie", "pymc"]),
         ("fit", "--pooling", ["partial", "none", "full"]),

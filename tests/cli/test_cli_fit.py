@@ -12,7 +12,8 @@ from tests.conftest import DATA, ROOT
 
 runner = CliRunner()
 SPEC = ROOT / "models" / "eight_schools.toml"
-FAST = ["--draws", "300", "--tune", "300", "--chains", "2"]
+# MCMC is the point here (sample_stats, diagnostics): the default would be the exact engine
+FAST = ["--method", "mcmc", "--draws", "300", "--tune", "300", "--chains", "2"]
 
 
 @pytest.fixture(scope="module")
@@ -242,3 +243,59 @@ def test_bundled_spec_by_name_from_any_folder(tmp_path, monkeypatch):
     assert (out / "summary.csv").exists()
     missing = runner.invoke(app, ["fit", "no_such_spec"])
     assert missing.exit_code == 2 and "bundled specs: eight_schools" in missing.output
+
+
+def _manifest(out):
+    return json.loads((out / "manifest.json").read_text())
+
+
+def test_without_method_the_exact_engine_answers_and_the_report_says_why(tmp_path):
+    out = tmp_path / "auto"
+    result = runner.invoke(app, ["fit", str(SPEC), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    settings = _manifest(out)["settings"]
+    assert _manifest(out)["method"] == "exact"
+    assert (settings["method"], settings["engine"]) == ("auto", "exact")
+    reason = "exact engine: normal-normal with known within-study variances"
+    assert settings["engine_reason"].startswith(reason)
+    assert reason in (out / "report.md").read_text().replace("\n", " ").lower()
+
+
+# the centred eight schools, hardly tuned at a low target acceptance, diverges
+DIVERGING = [
+    *("--method", "mcmc", "--parametrization", "centered", "--target-accept", "0.6"),
+    *("--tune", "60", "--draws", "150", "--chains", "2", "--seed", "3", "--quiet"),
+]
+
+
+def test_no_refit_keeps_one_attempt_and_refit_records_several(tmp_path):
+    off, on = tmp_path / "off", tmp_path / "on"
+    assert (
+        runner.invoke(
+            app, ["fit", str(SPEC), *DIVERGING, "--no-refit", "--out", str(off)]
+        ).exit_code
+        == 0
+    )
+    assert runner.invoke(app, ["fit", str(SPEC), *DIVERGING, "--out", str(on)]).exit_code == 0
+    (single,) = _manifest(off)["settings"]["attempts"]
+    assert single["divergences"] > 0 and _manifest(off)["settings"]["auto_refit"] is False
+    attempts = _manifest(on)["settings"]["attempts"]
+    assert len(attempts) >= 2 and attempts[1]["target_accept"] == 0.95
+    assert _manifest(on)["settings"]["auto_refit"] is True
+    assert "refitted automatically" in (on / "report.md").read_text().replace("\n", " ")
+
+
+@pytest.mark.parametrize("form", ["centered", "noncentered"])
+def test_parametrization_flag_reaches_the_model(tmp_path, form):
+    out = tmp_path / form
+    args = ["fit", str(SPEC), "--out", str(out), "--parametrization", form, "--no-refit", *FAST]
+    result = runner.invoke(app, [*args, "--seed", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert _manifest(out)["settings"]["parametrization"] == form
+    posterior = xr.open_datatree(out / "posterior.nc", engine="h5netcdf")["posterior"]
+    assert ("theta_z" in posterior.data_vars) == (form == "noncentered")
+
+
+def test_parametrization_is_refused_by_a_family_without_one(tmp_path):
+    result = runner.invoke(app, ["fit", "oud_abstinence", "--parametrization", "centered"])
+    assert result.exit_code == 2 and "parametrization" in result.output

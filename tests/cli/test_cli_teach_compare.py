@@ -66,6 +66,8 @@ def two_runs(tmp_path_factory):
             str(DATA / "eight_schools.csv"),
             "--pooling",
             pooling,
+            "--method",
+            "mcmc",  # compare needs the pointwise log-likelihood of MCMC fits
             "--prior",
             "mu=Normal(0, 5)",
             "--prior",
@@ -116,6 +118,8 @@ def test_compare_refuses_different_data(two_runs, tmp_path):
         "fit",
         "--data",
         str(csv),
+        "--method",
+        "mcmc",
         "--draws",
         "200",
         "--tune",

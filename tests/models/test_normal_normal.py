@@ -24,6 +24,7 @@ def eight_schools():
 def eight_mcmc():
     return bk.fit(
         eight_schools(),
+        method="mcmc",
         priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"},
         parametrization="noncentered",
         draws=2000,
@@ -85,7 +86,14 @@ def exact_vs_mcmc(table, priors, covariates=None, seed=3):
     kwargs = {"priors": priors, "covariates": covariates}
     ex = bk.fit(table, method="exact", **kwargs).summary()
     mc = bk.fit(
-        table, draws=4000, tune=1500, chains=4, seed=seed, target_accept=0.95, **kwargs
+        table,
+        method="mcmc",
+        draws=4000,
+        tune=1500,
+        chains=4,
+        seed=seed,
+        target_accept=0.95,
+        **kwargs,
     ).summary()
     return ex, mc
 
@@ -182,7 +190,9 @@ def test_full_and_no_pooling_bracket_partial_pooling():
 
 @pytest.mark.parametrize("sampler", ["pymc", "nutpie"])
 def test_the_named_sampler_draws_the_posterior(sampler):
-    f = bk.fit(eight_schools(), sampler=sampler, draws=100, tune=100, chains=2, seed=1)
+    f = bk.fit(
+        eight_schools(), method="mcmc", sampler=sampler, draws=100, tune=100, chains=2, seed=1
+    )
     assert f.idata["sample_stats"].attrs["inference_library"] == sampler
     assert f.settings["sampler"] == sampler
 

@@ -25,7 +25,7 @@ FAST = ["--draws", "200", "--tune", "300", "--chains", "2", "--seed", "11", "--q
 HOSTILE = ["<script>alert(1)</script>", "=cmd|' /C calc'!A0", "Smith & $Jones$"]
 
 RUNS = {
-    "normal-mcmc": ["fit", str(ROOT / "models" / "eight_schools.toml"), *FAST],
+    "normal-mcmc": ["fit", str(ROOT / "models" / "eight_schools.toml"), "--method", "mcmc", *FAST],
     "exact": ["fit", str(ROOT / "models" / "eight_schools.toml"), "--method", "exact", "--quiet"],
     "binomial": [
         "fit", "--data", str(DATA / "oud_abstinence.csv"), "--model", "binomial-normal",
