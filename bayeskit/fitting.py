@@ -227,7 +227,12 @@ def fit(
         "target_accept": target_accept,
     }
     if engine == "exact":
+        from bayeskit.loo import study_log_likelihood
+
         idata = post.draws(draws * chains, seed=seed, chains=chains)
+        # the exact engine's draws get the same leave-one-study-out log-likelihood as an
+        # MCMC fit's, so that compare and the report treat both engines alike
+        idata = study_log_likelihood(fam, prepared, idata, chosen)
         return Fit(idata, None, fam.name, "exact", prepared, chosen, settings, exact=post)
     settings["auto_refit"] = bool(auto_refit)
     sampling = {"draws": draws, "chains": chains, "seed": seed, "sampler": sampler}

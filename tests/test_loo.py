@@ -236,7 +236,7 @@ CONSISTENT_ARMS = "study,arm,outcome,n,events,mean,sd,role,timepoint\n" + "".joi
     f"S{i},treated,outcome,{n},{e1},,,experimental,end\nS{i},control,outcome,{n},{e0},,,control,end\n"
     for i, (n, e1, e0) in enumerate([(100, 30, 20), (120, 37, 25), (80, 24, 16), (150, 44, 30)], 1)
 )
-FAST = {"draws": 500, "tune": 500, "chains": 4, "seed": 1}
+FAST = {"method": "mcmc", "draws": 500, "tune": 500, "chains": 4, "seed": 1}
 
 
 def max_k(fit) -> float:
