@@ -323,10 +323,14 @@ MCMC_SPEC = SPEC.replace("draws = 500", 'method = "mcmc"\ndraws = 100\ntune = 10
 
 
 def test_a_killed_and_resumed_dask_batch_gives_the_bytes_of_an_uninterrupted_one(
-    manifest, tmp_path
+    manifest, tmp_path, monkeypatch
 ):
     # MCMC, so that compiled samplers are involved: Dask workers compile (or load from the
-    # disk cache) in their own processes, the resumed loop reuses this process's samplers
+    # disk cache) in their own processes, the resumed loop compiles in this one. The
+    # workers start with empty PyTensor and bayeskit caches, as on a fresh clone (with
+    # fastmath on, this failed there and passed with warm caches)
+    monkeypatch.setenv("PYTENSOR_FLAGS", f"base_compiledir={tmp_path / 'pytensor'}")
+    monkeypatch.setenv("BAYESKIT_CACHE_DIR", str(tmp_path / "cache"))
     (tmp_path / "spec.toml").write_text(MCMC_SPEC)
     lines = manifest.read_text().splitlines()
     manifest.write_text("\n".join(lines[:4]) + "\n")  # three fits keep it short
