@@ -142,14 +142,16 @@ import hashlib, sys, warnings
 warnings.simplefilter("ignore")
 import bayeskit as bk
 schools = bk.load_evidence(bk.data_path("eight_schools.csv"))
+SAMPLER = sys.argv[2] if len(sys.argv) > 2 else "nutpie"
 def digest(table):
-    post = bk.fit(table, priors={PRIORS!r}, method="mcmc", **{FAST!r}).idata.posterior
+    fit = bk.fit(table, priors={PRIORS!r}, method="mcmc", sampler=SAMPLER, **{FAST!r})
+    post = fit.idata.posterior
     h = hashlib.sha256()
     for name in sorted(post.data_vars):
         h.update(post[name].values.tobytes())
     return h.hexdigest()
 print(digest(schools))
-if sys.argv[1:] == ["reuse"]:  # data swapped into the cached sampler, twice
+if sys.argv[1] == "reuse":  # data swapped into the cached sampler, twice
     digest(schools.assign(yi=schools["yi"] * 3 - 7))
     print(digest(schools))
 """
@@ -176,12 +178,19 @@ def test_fresh_compile_disk_cache_in_process_reuse_and_nutpies_compiler_give_one
     # fresh processes, as users run them: the first compiles everything (PyTensor's and
     # bayeskit's caches empty) and then reuses its sampler for other data and back
     fresh, reused = _draws_in_a_new_process(tmp_path, "a", "reuse")
-    (loaded,) = _draws_in_a_new_process(tmp_path, "a")  # the wrappers from the disk cache
-    (plain,) = _draws_in_a_new_process(tmp_path, "b", BAYESKIT_DISK_CACHE="0")
-    (other,) = _draws_in_a_new_process(tmp_path, "c")  # another empty cache folder
+    (loaded,) = _draws_in_a_new_process(tmp_path, "a", "once")  # wrappers from the disk
+    (plain,) = _draws_in_a_new_process(tmp_path, "b", "once", BAYESKIT_DISK_CACHE="0")
+    (other,) = _draws_in_a_new_process(tmp_path, "c", "once")  # another empty cache folder
     assert list(tmp_path.glob("a/compiled/*/__pycache__/*.nbc"))
     assert not (tmp_path / "b").exists()
     assert fresh == reused == loaded == plain == other
+
+
+def test_pymc_sampler_gives_the_same_draws_in_a_fresh_and_a_later_process(tmp_path):
+    # the first process compiles PyTensor's numba code, the second loads it from disk
+    (cold,) = _draws_in_a_new_process(tmp_path, "a", "once", "pymc")
+    (warm,) = _draws_in_a_new_process(tmp_path, "a", "once", "pymc")
+    assert cold == warm
 
 
 def test_pymc_sampler_gives_the_same_draws_twice(schools):
