@@ -136,3 +136,70 @@ def test_disk_cache_is_loaded_by_a_later_compile_and_matches_nutpies_compiler(
         first.idata.posterior["theta"].values, plain.idata.posterior["theta"].values
     )
     compiled.clear()
+
+
+_DRAWS = """
+import hashlib, sys, warnings
+warnings.simplefilter("ignore")
+import bayeskit as bk
+schools = bk.load_evidence(bk.data_path("eight_schools.csv"))
+SAMPLER = sys.argv[2] if len(sys.argv) > 2 else "nutpie"
+def digest(table):
+    fit = bk.fit(table, priors={PRIORS!r}, method="mcmc", sampler=SAMPLER, **{FAST!r})
+    post = fit.idata.posterior
+    h = hashlib.sha256()
+    for name in sorted(post.data_vars):
+        h.update(post[name].values.tobytes())
+    return h.hexdigest()
+print(digest(schools))
+if sys.argv[1] == "reuse":  # data swapped into the cached sampler, twice
+    digest(schools.assign(yi=schools["yi"] * 3 - 7))
+    print(digest(schools))
+"""
+
+
+def _draws_in_a_new_process(tmp_path, cache: str, *args: str, **env: str) -> list[str]:
+    import os
+    import subprocess
+    import sys
+
+    code = _DRAWS.format(PRIORS=PRIORS, FAST=FAST)
+    env = os.environ | {"BAYESKIT_CACHE_DIR": str(tmp_path / cache)} | env
+    # a PyTensor compile folder of its own: nothing compiled before, as on a fresh clone
+    env["PYTENSOR_FLAGS"] = f"base_compiledir={tmp_path / 'pytensor'}"
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.split()
+
+
+def test_fresh_compile_disk_cache_in_process_reuse_and_nutpies_compiler_give_one_set_of_draws(
+    tmp_path,
+):
+    # fresh processes, as users run them: the first compiles everything (PyTensor's and
+    # bayeskit's caches empty) and then reuses its sampler for other data and back
+    fresh, reused = _draws_in_a_new_process(tmp_path, "a", "reuse")
+    (loaded,) = _draws_in_a_new_process(tmp_path, "a", "once")  # wrappers from the disk
+    (plain,) = _draws_in_a_new_process(tmp_path, "b", "once", BAYESKIT_DISK_CACHE="0")
+    (other,) = _draws_in_a_new_process(tmp_path, "c", "once")  # another empty cache folder
+    assert list(tmp_path.glob("a/compiled/*/__pycache__/*.nbc"))
+    assert not (tmp_path / "b").exists()
+    assert fresh == reused == loaded == plain == other
+
+
+def test_pymc_sampler_gives_the_same_draws_in_a_fresh_and_a_later_process(tmp_path):
+    # the first process compiles PyTensor's numba code, the second loads it from disk
+    (cold,) = _draws_in_a_new_process(tmp_path, "a", "once", "pymc")
+    (warm,) = _draws_in_a_new_process(tmp_path, "a", "once", "pymc")
+    assert cold == warm
+
+
+def test_pymc_sampler_gives_the_same_draws_twice(schools):
+    a = bk.fit(schools, priors=PRIORS, sampler="pymc", method="mcmc", draws=100, tune=100,
+               chains=2, seed=5)  # fmt: skip
+    b = bk.fit(schools, priors=PRIORS, sampler="pymc", method="mcmc", draws=100, tune=100,
+               chains=2, seed=5)  # fmt: skip
+    for name in ("mu", "tau", "theta"):
+        np.testing.assert_array_equal(
+            a.idata.posterior[name].values, b.idata.posterior[name].values
+        )

@@ -41,6 +41,7 @@ def sample(
     """
     import pymc as pm
 
+    exact_float_math()
     seeds = np.random.SeedSequence(seed).generate_state(3)
     if sampler == "nutpie":
         # through the compile cache: a model of an already compiled structure only swaps
@@ -79,6 +80,29 @@ def sample(
             if name not in idata.children:
                 idata[name] = child
     return idata
+
+
+def exact_float_math() -> None:
+    """Compile PyTensor's numba code without fastmath, so that one seed gives one set of draws.
+
+    With PyTensor's default fastmath flags (``reassoc``, ``contract``, ...) LLVM may
+    reorder sums and fuse multiply-adds differently in each compilation: code compiled in
+    the process, the same code loaded from numba's disk cache, and code that inlines
+    functions PyTensor compiled itself versus loaded from its own cache gave draws that
+    differ in the 4th digit for the same seed. Without fastmath every rewrite LLVM may
+    make keeps IEEE results, so all of them give the same bytes. PyTensor's own cache
+    keys include this flag, and :mod:`bayeskit.sampling._cfunc` puts it in its key.
+
+    Examples
+    --------
+    >>> import pytensor
+    >>> exact_float_math()
+    >>> pytensor.config.numba__fastmath
+    False
+    """
+    import pytensor
+
+    pytensor.config.numba__fastmath = False
 
 
 def quiet_pymc() -> None:

@@ -135,6 +135,9 @@ def _compile(model, key: str):
 
     import nutpie
 
+    from bayeskit.sampling import exact_float_math
+
+    exact_float_math()  # the same machine-code results however the code was compiled
     if os.environ.get("BAYESKIT_DISK_CACHE", "1") != "0":
         from bayeskit.sampling._cfunc import compile_model
 
