@@ -145,7 +145,7 @@ import bayeskit as bk
 schools = bk.load_evidence(bk.data_path("eight_schools.csv"))
 SAMPLER = sys.argv[2] if len(sys.argv) > 2 else "nutpie"
 def digest(table):
-    fit = bk.fit(table, priors={PRIORS!r}, method="mcmc", sampler=SAMPLER, **{FAST!r})
+    fit = bk.fit(table, priors={PRIORS!r}, sampler=SAMPLER, **{FAST!r})
     post = fit.idata.posterior
     h = hashlib.sha256()
     for name in sorted(post.data_vars):

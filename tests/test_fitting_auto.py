@@ -188,9 +188,18 @@ def test_the_agreement_check_fails_draws_that_miss_the_posterior():
     shifted["posterior"]["mu"] = shifted.posterior["mu"] + 0.5 * sd
     bad = exact_check(bk.fitting.Fit(shifted, None, f.family, "mcmc", f.data, f.priors, {}),
                       exact)  # fmt: skip
-    assert bad.verdict == "fail" and bad.value == pytest.approx(0.5, abs=0.2)
-    assert "--method exact" in bad.message
     good = exact_check(f, exact)
+
+    def mu_mean(check):  # the signed difference of mu's mean, in exact posterior SDs
+        row = next(
+            r for r in check.details["rows"] if r["parameter"] == "mu" and r["statistic"] == "mean"
+        )
+        return (row["mcmc"] - row["exact"]) / sd
+
+    # shifting every draw by 0.5 SD moves the mean by exactly 0.5 SD, and the check fails
+    assert mu_mean(bad) - mu_mean(good) == pytest.approx(0.5, abs=1e-9)
+    assert bad.verdict == "fail" and bad.value >= abs(mu_mean(bad)) > 0.3
+    assert "--method exact" in bad.message
     assert good.value < bad.value and np.isfinite(good.value)
 
 

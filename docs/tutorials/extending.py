@@ -36,7 +36,7 @@ SAMPLING = {"draws": DRAWS, "tune": DRAWS, "chains": CHAINS, "seed": 11}
 # has none, so use MCMC here).
 
 # %%
-fit = bk.fit(bk.data_path("eight_schools.csv"), **SAMPLING)
+fit = bk.fit(bk.data_path("eight_schools.csv"), method="mcmc", **SAMPLING)
 model = fit.model
 print("coords:", dict(model.coords))
 print("free:", [v.name for v in model.free_RVs])

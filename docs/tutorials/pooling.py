@@ -142,12 +142,13 @@ print(cauchy.summary().loc[["mu", "tau", "theta_new"], ["mean", "q2.5", "q97.5"]
 # %% [markdown]
 # ## The same model by MCMC
 #
-# `method="mcmc"` (the default) samples the same PyMC model with NUTS. Up to Monte Carlo
+# `method="mcmc"` samples the same PyMC model with NUTS (the default, `method="auto"`,
+# takes the exact engine wherever it applies, as here). Up to Monte Carlo
 # error it agrees with the exact engine; the exact engine is the reference the test
 # suite checks MCMC against.
 
 # %%
-mcmc = bk.fit(evidence, draws=DRAWS, tune=DRAWS, chains=CHAINS, seed=1)
+mcmc = bk.fit(evidence, method="mcmc", draws=DRAWS, tune=DRAWS, chains=CHAINS, seed=1)
 both = pd.concat(
     {
         "mcmc": mcmc.summary().loc[["mu", "tau"], ["mean", "sd"]],

@@ -85,7 +85,7 @@ def test_eight_schools_fit_has_every_group_and_quantity(eight_mcmc):
 def exact_vs_mcmc(table, priors, covariates=None, seed=3):
     kwargs = {"priors": priors, "covariates": covariates}
     ex = bk.fit(table, method="exact", **kwargs).summary()
-    mc = bk.fit(
+    fit = bk.fit(
         table,
         method="mcmc",
         draws=4000,
@@ -94,16 +94,42 @@ def exact_vs_mcmc(table, priors, covariates=None, seed=3):
         seed=seed,
         target_accept=0.95,
         **kwargs,
-    ).summary()
-    return ex, mc
+    )
+    return ex, with_tail_mcse(fit)
+
+
+def with_tail_mcse(fit):
+    """The fit's summary with ArviZ's Monte Carlo SEs of the 2.5% and 97.5% points."""
+    import arviz_stats as azs
+
+    summary = fit.summary()
+    post = fit.idata.posterior
+    for name in summary.index:
+        var, _, label = name.partition("[")
+        if var not in post:
+            continue
+        draws = post[var]
+        if label:
+            dim = next(d for d in draws.dims if d not in ("chain", "draw"))
+            draws = draws.sel({dim: label.rstrip("]")})
+        for q, p in (("q2.5", 0.025), ("q97.5", 0.975)):
+            summary.loc[name, f"mcse_{q}"] = float(azs.mcse(draws, method="quantile", prob=p))
+    return summary
 
 
 def assert_agree(ex, mc, names):
+    """Means within 0.1 exact SD; tail points within 0.15 SD or 3 Monte Carlo SEs.
+
+    At 16,000 draws the MCSE of a 2.5% or 97.5% point is 0.03-0.06 SD, but on two or
+    three studies the tail of tau (and so of mu and theta_new) is heavy and it reaches
+    0.05-0.1 SD: a flat 0.15 SD would fail correct fits by chance.
+    """
     for name in names:
         sd = ex.loc[name, "sd"]
         assert abs(mc.loc[name, "mean"] - ex.loc[name, "mean"]) < 0.1 * sd, name
         for q in ("q2.5", "q97.5"):
-            assert abs(mc.loc[name, q] - ex.loc[name, q]) < 0.15 * sd, (name, q)
+            tolerance = max(0.15 * sd, 3 * mc.loc[name].get(f"mcse_{q}", 0.0))
+            assert abs(mc.loc[name, q] - ex.loc[name, q]) < tolerance, (name, q)
 
 
 def test_exact_and_mcmc_agree_on_eight_schools(eight_mcmc):

@@ -59,6 +59,8 @@ def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("browser") / "run"
     args = [
         "fit",
+        "--method",
+        "mcmc",  # the sampler's figures (trace, rank, energy) are part of what renders
         "--data",
         str(DATA / "eight_schools.csv"),
         "--prior",
