@@ -319,3 +319,29 @@ def test_pareto_k_advice_points_to_the_data_and_sensitivity_not_a_missing_model(
     assert "Student" not in check.message and "heavier-tailed" not in check.message
     assert "bayeskit sensitivity" in check.message and "Check its data" in check.message
     assert "leave-one-study-out" in check.message
+
+
+def test_a_conditional_loo_warns_but_never_fails_the_fit():
+    # the same influential study, its LOO labelled conditional (as exposure-response and
+    # no pooling are): a high k is expected there and says nothing about the posterior
+    from arviz_base import from_dict
+
+    from bayeskit.diagnostics import diagnose
+
+    rng = np.random.default_rng(14)
+    mu = rng.normal(0, 0.3, size=(4, 500, 1))
+    ll = stats.norm.logpdf(np.array([-0.4, 0.1, 15.0]), mu, 1.0)
+    verdicts = {}
+    for kind in ("leave-one-study-out", "conditional"):
+        tree = from_dict(
+            {"posterior": {"mu": mu[..., 0]}, "log_likelihood": {"y": ll}},
+            dims={"y": ["study"]},
+            coords={"study": ["A", "B", "C"]},
+        )
+        ds = tree.log_likelihood.to_dataset()
+        ds.attrs["loo"] = kind
+        tree["log_likelihood"] = ds
+        check = next(c for c in diagnose(tree) if c.name == "pareto_k")
+        assert check.value > 1 and check.details["flagged"] == ["C"]
+        verdicts[kind] = check.verdict
+    assert verdicts == {"leave-one-study-out": "fail", "conditional": "warn"}
