@@ -149,19 +149,48 @@ def test_switching_auto_refit_off_keeps_the_diverging_fit():
 def test_auto_refit_raises_target_accept_and_tuning_then_switches_form():
     f = bk.fit(eight_schools(), **DIVERGING)
     attempts = f.settings["attempts"]
-    assert attempts[0]["divergences"] > 0 and 2 <= len(attempts) <= 3
+    assert attempts[0]["divergences"] > 0 and 2 <= len(attempts) <= 4
     assert attempts[1]["target_accept"] == 0.95 and attempts[1]["tune"] == 120
     assert attempts[1]["parametrization"] == "centered"
-    if len(attempts) == 3:  # the other form only where the second attempt still diverged
+    if len(attempts) >= 3:  # the same form at 0.99 first: switching early can do harm
         assert attempts[2]["target_accept"] == 0.99 and attempts[2]["tune"] == 240
-        switched = "noncentered" if attempts[1]["divergences"] else "centered"
-        assert attempts[2]["parametrization"] == switched
-    # the fit returned is the last attempt, and its settings say so
-    last = attempts[-1]
-    assert f.settings["target_accept"] == last["target_accept"]
-    assert f.settings["parametrization"] == last["parametrization"]
-    assert int(f.idata.sample_stats["diverging"].sum()) == last["divergences"]
-    assert f.verdict == last["verdict"]
+        assert attempts[2]["parametrization"] == "centered"
+    if len(attempts) == 4:  # the other form only where the third attempt still diverged
+        assert attempts[2]["divergences"] > 0
+        assert attempts[3]["target_accept"] == 0.99 and attempts[3]["tune"] == 240
+        assert attempts[3]["parametrization"] == "noncentered"
+    # the fit returned is the best attempt (fewest divergences; the later on a tie), and
+    # its settings say which
+    number = f.settings["returned_attempt"]
+    kept = attempts[number - 1]
+    assert kept["divergences"] == min(a["divergences"] for a in attempts)
+    assert all(a["divergences"] > kept["divergences"] for a in attempts[number:])
+    assert f.settings["target_accept"] == kept["target_accept"]
+    assert f.settings["parametrization"] == kept["parametrization"]
+    assert int(f.idata.sample_stats["diverging"].sum()) == kept["divergences"]
+    assert f.verdict == kept["verdict"]
+
+
+def test_a_refit_that_makes_things_worse_is_not_the_one_returned(monkeypatch):
+    """The best attempt wins: fewer divergences first, then agreement with exact."""
+    import bayeskit.fitting as fitting
+
+    counts = iter([5, 2, 1, 9])  # the switched fourth attempt is the worst of all
+
+    def fake_record(number, result):
+        return {"attempt": number, "parametrization": result.settings.get("parametrization"),
+                "target_accept": result.settings["target_accept"],
+                "divergences": next(counts)}  # fmt: skip
+
+    monkeypatch.setattr(fitting, "_attempt_record", fake_record)
+    f = bk.fit(bcg(2), priors=SMALL_PRIORS, method="mcmc", seed=1, draws=50, tune=50, chains=1)
+    attempts = f.settings["attempts"]
+    assert [a["divergences"] for a in attempts] == [5, 2, 1, 9]
+    assert [a["target_accept"] for a in attempts] == [0.9, 0.95, 0.99, 0.99]
+    forms = [a["parametrization"] for a in attempts]
+    assert forms[0] == forms[1] == forms[2] != forms[3]
+    assert f.settings["returned_attempt"] == 3
+    assert f.settings["target_accept"] == 0.99 and f.settings["parametrization"] == forms[2]
 
 
 def test_the_parametrization_option_chooses_the_model_form():

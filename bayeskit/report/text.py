@@ -216,20 +216,22 @@ def engine_sentence(run: Run) -> str:
     >>> print(engine_sentence(Run(Path("."), pd.DataFrame(), {"settings": settings})))
     MCMC: the binomial-normal family has no exact engine. The sampler was run 2 times: the
     first run had 4 divergent transitions, so it was refitted automatically (target
-    acceptance 0.95 at the last attempt, 0 divergences); the results are the last run's.
+    acceptance 0.95 at the run kept, 0 divergences); the results are the last run's.
     """
     s = run.settings
     reason = str(s.get("engine_reason") or "")
     out = reason[:1].upper() + reason[1:] + "." if reason else ""
     attempts = s.get("attempts") or []
     if len(attempts) > 1:
-        last = attempts[-1]
+        number = int(s.get("returned_attempt") or len(attempts))
+        kept = attempts[number - 1]
+        which = "the last run's" if number == len(attempts) else f"run {number}'s, the best"
         out += (
             f" The sampler was run {len(attempts)} times: the first run had "
             f"{attempts[0]['divergences']} divergent transitions, so it was refitted "
-            f"automatically (target acceptance {last['target_accept']:g} at the last attempt"
-            + (f", {last['parametrization']} form" if last.get("parametrization") else "")
-            + f", {last['divergences']} divergences); the results are the last run's."
+            f"automatically (target acceptance {kept['target_accept']:g} at the run kept"
+            + (f", {kept['parametrization']} form" if kept.get("parametrization") else "")
+            + f", {kept['divergences']} divergences); the results are {which}."
         )
     return out.strip()
 
