@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 import bayeskit as bk
+from bayeskit.sampling import quiet_pymc
 from tests.models.conftest import jags_case, study_table
 
 PRIORS = {"mu": "Normal(0, 4)", "tau": "HalfNormal(0.5)"}
@@ -42,7 +43,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--draws", type=int, default=1000)
     args = parser.parse_args()
-    bk.fitting.quiet_pymc()
+    quiet_pymc()
     rows = []
     for name, table in data_sets().items():
         for seed in range(1, args.seeds + 1):
