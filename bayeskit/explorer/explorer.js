@@ -117,7 +117,14 @@
     const H = top + rows * row + 34;
     svg.setAttribute("height", H); svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
     clear(svg);
-    const x = (v) => left + ((v - xr[0]) / (xr[1] - xr[0])) * (W - left - right);
+    // kept inside the plot: an interval that runs off the axis ends in an arrowhead there
+    const x = (v) => Math.min(W - right, Math.max(left, left + ((v - xr[0]) / (xr[1] - xr[0])) * (W - left - right)));
+    const off = (v) => v < xr[0] || v > xr[1];
+    const arrow = (v, y, colour) => {
+      if (!off(v)) return;
+      const tip = x(v), back = v < xr[0] ? tip + 9 : tip - 9;
+      svg.appendChild(el("path", { d: `M${tip},${y}L${back},${y - 6}L${back},${y + 6}Z`, fill: colour }));
+    };
     const yAt = (r) => top + r * row + row / 2;
     const axisY = top + rows * row + 4;
     const g = el("g", { class: "axis" });
@@ -139,6 +146,8 @@
       svg.appendChild(el("circle", { cx: x(data.y[i]), cy: y - 5, r: 4, fill: "white", stroke: "var(--raw)", "stroke-width": 1.5 }));
       svg.appendChild(el("line", { x1: x(el_), x2: x(eh), y1: y + 4, y2: y + 4, stroke: "var(--est)", "stroke-width": 3 }));
       svg.appendChild(el("circle", { cx: x(t.mean), cy: y + 4, r: 5, fill: "var(--est)" }));
+      [rl, rh].forEach((v) => arrow(v, y - 5, "var(--raw)"));
+      [el_, eh].forEach((v) => arrow(v, y + 4, "var(--est)"));
     });
     if (c.mu !== null) {
       const yp = yAt(k + 1), yn = yAt(k + 2), sd = Math.sqrt(c.V), sdNew = Math.sqrt(c.V + c.tau * c.tau);
@@ -149,6 +158,8 @@
       svg.appendChild(el("text", { x: left - 8, y: yn + 4, "text-anchor": "end" }, "new study"));
       svg.appendChild(el("rect", { x: x(nl), y: yn - 5, width: Math.max(x(nh) - x(nl), 1), height: 10, fill: "var(--pred)", opacity: 0.8 }));
       svg.appendChild(el("line", { x1: x(c.mu), x2: x(c.mu), y1: yn - 7, y2: yn + 7, stroke: "#1a1a1a", "stroke-width": 2 }));
+      [pl, ph].forEach((v) => arrow(v, yp, "var(--pool)"));
+      [nl, nh].forEach((v) => arrow(v, yn, "#9a6410"));
     }
   }
 
