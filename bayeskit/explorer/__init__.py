@@ -260,10 +260,7 @@ def explorer_html(state: dict) -> str:
     import jinja2
 
     here = resources.files("bayeskit.explorer")
-    style, script, template = (
-        here.joinpath(n).read_text(encoding="utf-8")
-        for n in ("explorer.css", "explorer.js", "page.html")
-    )
+    template, style, script = (here.joinpath(n).read_text(encoding="utf-8") for n in PAGE_FILES)
     # JSON inside <script>: "<", ">" and "&" escaped, so no study name can end the element
     payload = (
         json.dumps(state, allow_nan=False)
