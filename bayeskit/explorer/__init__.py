@@ -91,6 +91,11 @@ def explorer_inputs(
             or get_family(spec.model.family).measure(spec.model.options())
         )
         outcome = outcome or spec.data.outcome
+        if outcome is not None and not isinstance(outcome, str):
+            raise UserError(
+                f"{source}: the spec lists several outcomes ({', '.join(outcome)}); the "
+                "explorer pools one: choose it with --outcome"
+            )
         timepoints = timepoint or spec.data.timepoint
         spec_priors = {k: v for k, v in spec.priors.items() if k in ("mu", "tau")}
         given = spec_priors | given

@@ -126,6 +126,7 @@ def test_arm_level_table_with_a_measure_as_teach_pooling_takes():
         (DATA / "eight_schools.csv", {"priors": {"beta": "Normal(0, 1)"}}, "mu and tau only"),
         (DATA / "eight_schools.csv", {"priors": {"mu": "HalfNormal(1)"}}, "Normal .or Flat"),
         (ROOT / "models" / "sud_abstinence.toml", {"timepoint": "99 months"}, "99 months"),
+        (ROOT / "models" / "ow_withdrawal.toml", {}, "several outcomes .*--outcome"),
     ],
 )
 def test_user_mistakes_are_named(data, options, message):
