@@ -63,7 +63,6 @@ def browser(tmp_path_factory):
         if os.environ.get("CI"):
             pytest.fail(f"{why}: .ci/run must install it for this test")
         pytest.skip(why)
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never download a driver
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -82,10 +81,13 @@ def browser(tmp_path_factory):
     ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download a driver
+        service = Service(executable_path=CHROMEDRIVER)
+        driver = webdriver.Chrome(service=service, options=options)
+        driver.set_page_load_timeout(30)
+        yield driver
+        driver.quit()
 
 
 def set_width(driver, width: int, height: int = 900) -> None:
