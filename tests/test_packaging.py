@@ -37,6 +37,13 @@ def test_wheel_carries_data_and_models(wheel):
     assert any("_bundled/models/" in n for n in names)
 
 
+def test_wheel_carries_the_explorer_page(wheel):
+    from bayeskit.explorer import PAGE_FILES
+
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"bayeskit/explorer/{name}" for name in PAGE_FILES} <= names
+
+
 def test_wheel_has_console_script_and_no_top_level_cli(wheel):
     archive = zipfile.ZipFile(wheel)
     names = archive.namelist()

@@ -542,6 +542,43 @@ def teach_pooling(
         typer.echo(f"wrote {out}")
 
 
+@teach_app.command(
+    "explore",
+    epilog="Example: bayeskit teach explore --out explore.html  |  bayeskit teach explore "
+    "--data models/sud_abstinence.toml --out ketamine.html",
+)
+@_user_errors
+def teach_explore(
+    out: Annotated[Path, typer.Option(help="The HTML page to write (one self-contained file).")],
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Evidence table or spec (.toml); eight schools by default."),
+    ] = None,
+    measure: Annotated[
+        str | None, typer.Option(help="Effect measure for arm-level tables.")
+    ] = None,
+    outcome: Annotated[str | None, typer.Option(help="Outcome to use.")] = None,
+    timepoint: Annotated[str | None, typer.Option(help="Timepoint to use.")] = None,
+    prior: Annotated[
+        list[str] | None, typer.Option(help="NAME=DIST for mu or tau (repeatable).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
+) -> None:
+    """Write a page to open in any browser: tau is a slider, and the estimates move with it."""
+    from bayeskit.explorer import explore
+
+    _hold(out, None, force)
+    state = explore(
+        data,
+        out=out,
+        priors=_parse_prior_flags(prior),
+        measure=measure,
+        outcome=outcome,
+        timepoint=timepoint,
+    )
+    typer.echo(f"wrote {out} ({state['label']}; open it in a browser, no network needed)")
+
+
 def _parse_prior_flags(flags: list[str] | None) -> dict[str, str]:
     from bayeskit.errors import UserError
 

@@ -162,4 +162,7 @@ print(f"MCMC diagnostics: {mcmc.verdict}")
 # %% [markdown]
 # From the command line, `bayeskit teach pooling` prints the same three-way comparison
 # with a plain-language narrative, and `bayeskit fit models/eight_schools.toml --out
-# runs/schools` writes a full run directory with a report.
+# runs/schools` writes a full run directory with a report. For a lesson,
+# `bayeskit teach explore --out explore.html` writes one page to open in any browser,
+# offline: tau is a slider, the estimates move with it over the exact posterior of tau,
+# and students can edit a school's estimate or standard error and watch what follows.
