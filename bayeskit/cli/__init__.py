@@ -408,7 +408,7 @@ def fit(
         typer.echo(json.dumps(payload, default=float))
     elif not quiet:
         _show_fit(result, summary, tables, out)
-    if out is None and not quiet:
+    if out is None and not quiet and not json_out:  # --json: the JSON and nothing else
         _say(
             "note: nothing was saved; give --out DIR to keep the run directory (summary, "
             "posterior, diagnostics, report and methods.md)",

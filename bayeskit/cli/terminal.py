@@ -139,7 +139,11 @@ def print_table(
     for i, part in enumerate(parts):
         suffix = f" ({i + 1} of {len(parts)})" if len(parts) > 1 else ""
         view = Table(title=escape(title + suffix), box=box.SIMPLE_HEAD, title_justify="left")
-        view.add_column(escape(label), overflow="fold", min_width=min(label_width, LABEL_WRAP))
+        # the label wraps to whatever the numbers leave of the width
+        room = console.width - 4 - sum(widths[c] + 3 for c in part)
+        view.add_column(
+            escape(label), overflow="fold", min_width=max(4, min(label_width, LABEL_WRAP, room))
+        )
         for c in part:
             numeric = pd.api.types.is_numeric_dtype(table[c])
             # min_width: rich shrinks columns to fit; a number must never be cut
