@@ -138,7 +138,9 @@ def print_table(
     parts = table_parts(widths, label_width, console.width)
     for i, part in enumerate(parts):
         suffix = f" ({i + 1} of {len(parts)})" if len(parts) > 1 else ""
-        view = Table(title=escape(title + suffix), box=box.SIMPLE_HEAD, title_justify="left")
+        # the title on its own line: as a table title it would wrap to a narrow table
+        console.print(title + suffix, markup=False, highlight=False, emoji=False)
+        view = Table(box=box.SIMPLE_HEAD)
         # the label wraps to whatever the numbers leave of the width
         room = console.width - 4 - sum(widths[c] + 3 for c in part)
         view.add_column(
