@@ -235,7 +235,9 @@ def tutorial_markdown(source: str, name: str, *, execute: bool = False) -> str:
         if kind == "markdown":
             out.append("\n".join(re.sub(r"^# ?", "", b) for b in body))
         elif execute:
-            fence = f'exec="on" source="above" session="{name}" result="text"'
+            fence = f'exec="on" source="above" session="{name}"'
+            if any("print(" in line for line in body):  # else no empty output block
+                fence += ' result="text"'
             out.append(f"```python {fence}\n" + "\n".join(body) + "\n```")
             out.append(
                 f'```python exec="on" session="{name}" html="1"\nprint(_figures_html())\n```'
