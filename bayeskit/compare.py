@@ -111,6 +111,45 @@ def compare_runs(runs: list[str | Path]) -> pd.DataFrame:
     return table
 
 
+CAVEATS = {
+    "N < 100": "fewer than 100 observations: the normal approximation behind dse and "
+    "p_worse is poorly calibrated; read elpd_diff against dse, not as a probability",
+    "|elpd_diff| < 4": "the models predict almost equally well (|elpd_diff| < 4): the "
+    "difference is within noise",
+}
+
+
+def caveats(table: pd.DataFrame) -> list[str]:
+    """Say in words what ArviZ's ``diag_diff`` and ``diag_elpd`` columns flag.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"diag_diff": ["", "N < 100"], "diag_elpd": ["", "2 k̂ > 0.70"]},
+    ...                      index=["full", "partial"])
+    >>> for line in caveats(table):
+    ...     print(line)
+    caveat: partial: fewer than 100 observations: the normal approximation behind dse and
+    p_worse is poorly calibrated; read elpd_diff against dse, not as a probability
+    caveat: partial: 2 k̂ > 0.70: PSIS-LOO is unreliable for those observations and the
+    comparison may favour this run; check them (bayeskit sensitivity leaves each out)
+    """
+
+    def text(value) -> str:
+        return "" if value is None or pd.isna(value) else str(value).strip()
+
+    out = []
+    for run, row in table.iterrows():
+        if diff := text(row.get("diag_diff")):
+            out.append(f"caveat: {run}: {CAVEATS.get(diff, diff)}")
+        if elpd := text(row.get("diag_elpd")):
+            out.append(
+                f"caveat: {run}: {elpd}: PSIS-LOO is unreliable for those observations and "
+                "the comparison may favour this run; check them (bayeskit sensitivity leaves "
+                "each out)"
+            )
+    return out
+
+
 def plot_comparison(table: pd.DataFrame, path: str | Path) -> None:
     """ELPD of each run with its SE, and best + ``elpd_diff`` (its SE) beside it.
 

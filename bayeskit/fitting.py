@@ -231,6 +231,9 @@ def fit(
         "seed": seed,
         "sampler": sampler,
         "target_accept": target_accept,
+        # which priors the analyst chose (the rest are the family's defaults): the
+        # methods text says where each prior came from (bayeskit.report.methods)
+        "priors_given": sorted(priors or {}),
     }
     if engine == "exact":
         from bayeskit.loo import study_log_likelihood

@@ -66,13 +66,16 @@ def pooling_comparison(data, *, priors: dict | None = None, **fit_options) -> di
         "table": table,
         "pooled": pooled,
         "full": fits["full"].summary().loc["mu"],
-        "narrative": narrative(table, pooled),
+        "narrative": narrative(table, pooled, priors=fits["partial"].priors),
         "fits": fits,
     }
 
 
-def narrative(table: pd.DataFrame, pooled: pd.DataFrame) -> str:
-    """Say in words what pooling did to these studies.
+def narrative(table: pd.DataFrame, pooled: pd.DataFrame, *, priors: dict | None = None) -> str:
+    """Say in words what pooling did to these studies, and under which priors.
+
+    ``priors`` (those of partial and complete pooling) are named at the end: the pooled
+    mean depends on them, so a number without them cannot be compared with another fit's.
 
     Examples
     --------
@@ -83,8 +86,10 @@ def narrative(table: pd.DataFrame, pooled: pd.DataFrame) -> str:
     ...                      index=pd.Index(["A", "B", "C"], name="study"))
     >>> pooled = pd.DataFrame({"mean": [7.0, 3.5, 7.0], "q2.5": [-2.0, 0.2, -14.0],
     ...                        "q97.5": [16.0, 12.0, 28.0]}, index=["mu", "tau", "theta_new"])
-    >>> print(narrative(table, pooled))
+    >>> print(narrative(table, pooled, priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"}))
     No pooling takes each of the 3 studies at face value; ... A at 28, becomes 11. ...
+    Priors: mu ~ Normal(0, 5), tau ~ HalfCauchy(5) (partial and complete pooling); no
+    pooling gives each study's effect a flat prior.
     """
     k = len(table)
     most = table["shrinkage"].idxmax()
@@ -106,6 +111,14 @@ def narrative(table: pd.DataFrame, pooled: pd.DataFrame) -> str:
         f"between {new['q2.5']:.3g} and {new['q97.5']:.3g} (95%): wider than the interval "
         f"for the mean, because studies differ; that interval, not the mean's, says what "
         f"to expect next."
+    ) + (_priors_sentence(priors) if priors else "")
+
+
+def _priors_sentence(priors: dict) -> str:
+    named = ", ".join(f"{k} ~ {priors[k]}" for k in ("mu", "tau") if k in priors)
+    return (
+        f" Priors: {named} (partial and complete pooling); no pooling gives each study's "
+        "effect a flat prior."
     )
 
 

@@ -38,6 +38,8 @@ FORCE_HELP = (
 )
 # the claims (locks) a running command holds on its destinations, released when it ends
 _HELD: contextvars.ContextVar[contextlib.ExitStack] = contextvars.ContextVar("held")
+# --quiet of the running command: print nothing but errors
+_QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("quiet", default=False)
 
 # Closed choices, so that --help lists every value and Click refuses others (exit 2).
 # Model comes from the families registry; the others mirror their library tables
@@ -68,22 +70,32 @@ Workers = Annotated[
     int | None,
     typer.Option(help="Worker processes of the LocalCluster, at least 1 (default: cores)."),
 ]
+# the options every command shares
+Quiet = Annotated[bool, typer.Option(help="Print nothing but errors.")]
+Verbose = Annotated[
+    bool,
+    typer.Option(help="Also show what the libraries underneath log (PyMC, ArviZ, Dask)."),
+]
 
 
 def _user_errors(func: Callable) -> Callable:
     """Report a user's mistake as a message and exit code 2 instead of a traceback.
 
     Ctrl-C exits 130 with one line; the claims the command took (:func:`_hold`) are
-    released however it ends.
+    released however it ends. Third-party logging and warnings stay off the terminal
+    unless the command's ``--verbose`` is given (:func:`bayeskit.cli.terminal.hush`).
     """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        from bayeskit.cli.terminal import hush
         from bayeskit.errors import UserError
 
         with contextlib.ExitStack() as held:
             token = _HELD.set(held)
+            quiet = _QUIET.set(bool(kwargs.get("quiet")))
             try:
+                held.enter_context(hush(verbose=bool(kwargs.get("verbose"))))
                 return func(*args, **kwargs)
             except UserError as err:
                 typer.echo(f"error: {err}", err=True)
@@ -92,6 +104,7 @@ def _user_errors(func: Callable) -> Callable:
                 typer.echo("interrupted: nothing was written for the unfinished work", err=True)
                 raise typer.Exit(EXIT_INTERRUPTED) from None
             finally:
+                _QUIET.reset(quiet)
                 _HELD.reset(token)
 
     return wrapper
@@ -104,6 +117,14 @@ def _hold(path: Path | None, kind: str | None, force: bool, what: str = "--out")
     from bayeskit.outputs import claim
 
     return _HELD.get().enter_context(claim(path, kind=kind, force=force, what=what))
+
+
+def _say(text: str, *, err: bool = False) -> None:
+    """Print a paragraph of the command's output, wrapped to the terminal, unless --quiet."""
+    if not _QUIET.get():
+        from bayeskit.cli.terminal import say
+
+        say(text, err=err)
 
 
 def _version(value: bool) -> None:
@@ -136,6 +157,8 @@ def validate(
     files: Annotated[
         list[Path], typer.Argument(help="Evidence tables (CSV) to check.", show_default=False)
     ],
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Check evidence tables against bayeskit's rules and report every problem found."""
     from bayeskit.evidence import check_table
@@ -149,7 +172,7 @@ def validate(
             for issue in issues:
                 typer.echo(f"  - {issue}", err=True)
         else:
-            typer.echo(
+            _say(
                 f"{path}: ok ({shape}-level table, {len(table)} rows)"
                 if shape != "routes"
                 else f"{path}: ok (route table, {len(table)} rows)"
@@ -202,6 +225,8 @@ def effects(
         typer.Option(help="Assumed SD of the pre/post change for arms without SDs (case reports)."),
     ] = None,
     force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Compute effect sizes (yi, vi, sei) per study, as metafor's escalc does."""
     from bayeskit.errors import UserError
@@ -228,7 +253,8 @@ def effects(
         sd_change=sd_change,
     )
     for study, reason in table.attrs.get("skipped", []):
-        typer.echo(f"note: left out {study}: {reason}", err=True)
+        if not quiet:
+            typer.echo(f"note: left out {study}: {reason}", err=True)
     if out is None:
         from bayeskit.measures import MEASURES
 
@@ -237,7 +263,7 @@ def effects(
         _print_table(table, title=f"{code or ''} effect sizes{words}".strip())
     else:
         write_file(out, table.to_csv(float_format="%.17g"))
-        typer.echo(f"wrote {len(table)} rows to {out}")
+        _say(f"wrote {len(table)} rows to {out}")
 
 
 @app.command(
@@ -317,7 +343,8 @@ def fit(
     ] = None,
     force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
     strict: Annotated[bool, typer.Option(help="Exit 1 when a diagnostic fails.")] = False,
-    quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Fit a Bayesian meta-analysis and write its run directory."""
@@ -363,10 +390,6 @@ def fit(
     from bayeskit.workflow import fit_spec
 
     show_progress = not quiet and not json_out and sys.stderr.isatty()
-    if quiet or json_out:  # PyMC reports "Sampling: [y]" through logging; keep stderr clean
-        from bayeskit.sampling import quiet_pymc
-
-        quiet_pymc()
     result, summary, tables = fit_spec(the_spec, progress=show_progress)
     if out is not None:
         from bayeskit.rundir import write_run
@@ -385,6 +408,12 @@ def fit(
         typer.echo(json.dumps(payload, default=float))
     elif not quiet:
         _show_fit(result, summary, tables, out)
+    if out is None and not quiet and not json_out:  # --json: the JSON and nothing else
+        _say(
+            "note: nothing was saved; give --out DIR to keep the run directory (summary, "
+            "posterior, diagnostics, report and methods.md)",
+            err=True,
+        )
     if strict and result.verdict == "fail":
         raise typer.Exit(EXIT_FAILED_DIAGNOSTICS)
 
@@ -437,6 +466,11 @@ def _show_fit(result, summary, tables, out) -> None:
         title=f"{result.family} ({result.method}) posterior",
         columns=["mean", "sd", "q2.5", "q50", "q97.5"],
     )
+    from bayeskit.report.methods import used_priors
+
+    given = result.settings.get("priors_given") or []
+    named = used_priors(result.priors, result.idata.posterior.data_vars, keep=given)
+    _say("priors: " + "; ".join(f"{k} ~ {v}" for k, v in named.items()))
     if "questions" in tables:
         _print_table(
             tables["questions"].reset_index().set_index("question"),
@@ -445,9 +479,9 @@ def _show_fit(result, summary, tables, out) -> None:
         )
     for check in result.checks:
         if check.verdict != "pass":
-            typer.echo(f"{check.verdict}: {check.message}", err=True)
+            _say(f"{check.verdict}: {check.message}", err=True)
     if out is not None:
-        typer.echo(f"wrote {out}")
+        _say(f"wrote {out}")
 
 
 @app.command(epilog="Example: bayeskit report runs/oud_abstinence")
@@ -464,6 +498,8 @@ def report(
         ),
     ] = None,
     force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Rebuild report.html, report.md and figures/ of a run directory from its files."""
     from bayeskit.outputs import staged_dir
@@ -480,8 +516,8 @@ def report(
             written = build_report(run, out_dir=tmp)
     html = written.get("report.html")
     size = f" ({html.stat().st_size / 1e3:.0f} kB)" if html and html.exists() else ""
-    typer.echo(
-        f"wrote {where / 'report.html'}{size}, report.md and "
+    _say(
+        f"wrote {where / 'report.html'}{size}, report.md, methods.md and "
         f"{sum(1 for k in written if k.startswith('figures/'))} figure files"
     )
 
@@ -498,7 +534,11 @@ app.add_typer(teach_app, name="teach")
 @_user_errors
 def teach_pooling(
     data: Annotated[
-        Path | None, typer.Option(help="Evidence table; eight schools by default.")
+        Path | None,
+        typer.Option(
+            help="Evidence table; eight schools by default, with the priors of "
+            "models/eight_schools.toml."
+        ),
     ] = None,
     measure: Annotated[
         str | None, typer.Option(help="Effect measure for arm-level tables.")
@@ -513,6 +553,8 @@ def teach_pooling(
         typer.Option(help="Folder for pooling.csv, shrinkage.png/svg and narrative.md."),
     ] = None,
     force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """No, partial and complete pooling of the same studies side by side, with shrinkage."""
     from bayeskit import data_path
@@ -521,6 +563,13 @@ def teach_pooling(
 
     _hold(out, "teach", force)
     priors = _parse_prior_flags(prior)
+    if data is None:
+        # the bundled eight schools: the spec's priors (models/eight_schools.toml), so that
+        # partial pooling here gives the mu of `bayeskit fit models/eight_schools.toml`
+        from bayeskit import models_dir
+        from bayeskit.spec import load_spec
+
+        priors = load_spec(models_dir() / "eight_schools.toml").priors | priors
     result = pooling_comparison(
         data or data_path("eight_schools.csv"),
         priors=priors,
@@ -533,13 +582,13 @@ def teach_pooling(
     _print_table(
         shown, "no / partial / complete pooling (posterior means)", columns=list(shown.columns)
     )
-    typer.echo(result["narrative"])
+    _say(result["narrative"])
     if out is not None:
         with staged_dir(out, kind="teach") as tmp:
             write_file(tmp / "pooling.csv", table.to_csv(float_format="%.10g"))
             shrinkage_plot(table, float(result["full"]["mean"]), tmp / "shrinkage.png")
             write_file(tmp / "narrative.md", result["narrative"] + "\n")
-        typer.echo(f"wrote {out}")
+        _say(f"wrote {out}")
 
 
 @teach_app.command(
@@ -609,9 +658,11 @@ def compare(
     force: Annotated[
         bool, typer.Option(help="Replace --out / --plot if they exist and are regular files.")
     ] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Compare fits on the same data by PSIS-LOO: elpd, its SE, differences and weights."""
-    from bayeskit.compare import compare_runs, plot_comparison
+    from bayeskit.compare import caveats, compare_runs, plot_comparison
     from bayeskit.errors import UserError
     from bayeskit.outputs import write_file
 
@@ -625,6 +676,8 @@ def compare(
         f"LOO comparison ({table.attrs.get('loo', 'PSIS-LOO')})",
         columns=["rank", "elpd", "se", "elpd_diff", "dse", "p", "weight"],
     )
+    for line in caveats(table):
+        _say(line)
     if out is not None:
         write_file(out, table.to_csv(float_format="%.10g"))
     if plot is not None:
@@ -646,11 +699,13 @@ def sensitivity(
     scheduler: Scheduler = "local",
     workers: Workers = None,
     force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
-    quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Refit under the spec's alternative priors and leaving out each study in turn."""
     from rich.console import Console
 
+    from bayeskit.cli.terminal import muted
     from bayeskit.outputs import staged_dir, write_file
     from bayeskit.parallel import check_run_options
     from bayeskit.sensitivity import plot
@@ -670,7 +725,8 @@ def sensitivity(
         def advance(label, done, total):
             bar.update(task, description=f"refitting: {label}", completed=done, total=total)
 
-        result = run(the_spec, progress=advance, scheduler=scheduler, workers=workers)
+        with muted(verbose=verbose):  # ArviZ's power-scaling summary prints a notice
+            result = run(the_spec, progress=advance, scheduler=scheduler, workers=workers)
     with staged_dir(out, kind="sensitivity") as tmp:
         table = result["table"]
         write_file(tmp / "sensitivity.csv", table.to_csv(index=False, float_format="%.10g"))
@@ -715,7 +771,8 @@ def sbc(
     scheduler: Scheduler = "local",
     workers: Workers = None,
     force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
-    quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Simulation-based calibration: simulate from the prior, refit, check the ranks.
 
@@ -799,7 +856,8 @@ def batch(
             "is refused."
         ),
     ] = False,
-    quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Run many fits (on Dask) and gather their summaries; re-running resumes.
 
@@ -838,30 +896,13 @@ def _value(choice):
 
 
 def _print_table(table, title: str, columns: list[str] | None = None) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
+    """Print a table that fits the terminal (:func:`bayeskit.cli.terminal.print_table`)."""
+    if _QUIET.get():
+        return
+    from bayeskit.cli.terminal import print_table
 
-    view = Table(title=title)
-    view.add_column(table.index.name or "study", no_wrap=True)
-    default = ("yi", "sei", "route", "dose_mg_per_kg", "sessions", "design")
-    wanted = columns or default
-    shown = [c for c in wanted if c in table.columns]
-    for col in shown:
-        view.add_column(col, justify="right", no_wrap=True)
-    for label, row in table.iterrows():
-        # names such as theta[A] or bioavailability[iv] must not be read as rich markup
-        cells = [escape(_cell(row[c])) for c in shown]
-        view.add_row(escape(str(label)), *cells)
-    Console(soft_wrap=True).print(view)
-
-
-def _cell(value) -> str:
-    import math
-
-    if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.4g}"
-    return str(value)
+    default = ["yi", "sei", "route", "dose_mg_per_kg", "sessions", "design"]
+    print_table(table, title, columns or default)
 
 
 def main() -> None:

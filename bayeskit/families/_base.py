@@ -139,6 +139,9 @@ class Family:
     example: ClassVar[dict[str, Any]] = {}
     #: a sentence the report adds to the forest plot's caption, or None
     forest_note: ClassVar[str | None] = None
+    #: the likelihood and the model of the effects in words, for a methods section
+    #: (:mod:`bayeskit.report.methods`); ``{effects}`` stands for the study effects' model
+    methods: ClassVar[str] = ""
 
     def __repr__(self) -> str:
         return f"<family {self.name}>"

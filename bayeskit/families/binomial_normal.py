@@ -109,6 +109,13 @@ class BinomialNormal(ArmFamily):
     name = "binomial-normal"
     outcome_type = "binary"
     description = "exact binomial likelihood on arm counts, fixed study baselines"
+    methods = (
+        "The event counts of each arm were given an exact binomial likelihood, "
+        "r_ij ~ Binomial(n_ij, p_ij) with logit(p_ij) = alpha_i + x_ij theta_i, where "
+        "alpha_i is study i's baseline log-odds and x_ij is -1/2 for the control arm and "
+        "+1/2 for the experimental arm (model 4 of Jackson et al. 2018, which needs no "
+        "continuity correction for zero cells); {effects}"
+    )
     slots = (
         MU,
         TAU,

@@ -73,6 +73,12 @@ class NormalArm(ArmFamily):
     name = "normal-arm"
     outcome_type = "continuous"
     description = "arm-level means and SDs of a continuous outcome"
+    methods = (
+        "The mean outcome of each arm was given a normal likelihood with its standard "
+        "error SD/sqrt(n) treated as known, m_ij ~ Normal(alpha_i + x_ij theta_i, "
+        "s_ij / sqrt(n_ij)), where alpha_i is study i's baseline and x_ij is -1/2 for the "
+        "control arm and +1/2 for the experimental arm; {effects}"
+    )
     slots = (
         MU,
         TAU,

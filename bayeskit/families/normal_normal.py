@@ -142,6 +142,10 @@ class NormalNormal(RandomEffectsFamily):
     name = "normal-normal"
     data = "study"
     description = "random effects on study-level effect sizes (yi, sei)"
+    methods = (
+        "Each study's effect estimate y_i was given a normal likelihood with its reported "
+        "standard error treated as known, y_i ~ Normal(theta_i, se_i); {effects}"
+    )
     slots = (MU, TAU, BETA)
     options_model = NormalNormalOptions
     example: ClassVar[dict] = {"data": "eight_schools.csv"}

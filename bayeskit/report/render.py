@@ -24,6 +24,7 @@ from bayeskit.errors import UserError
 from bayeskit.outputs import read_manifest, sha256, write_file, write_json
 from bayeskit.report import figures as F
 from bayeskit.report import text as T
+from bayeskit.report.methods import methods_text, priors_line
 from bayeskit.report.run import Run, load_run
 
 
@@ -265,6 +266,8 @@ def report_context(run: Run, rendered: list[RenderedFigure]) -> dict[str, Any]:
         "borrowing": T.borrowing_table(run),
         "summary": T.summary_table(run),
         "manifest": T.manifest_context(run),
+        "methods": methods_text(run),
+        "priors_line": priors_line(run),
     }
 
 
@@ -303,9 +306,10 @@ def build_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> d
     -------
     dict of str to Path
         The written files, keyed by their path relative to ``out_dir``: ``report.html``,
-        ``report.md``, and ``figures/<name>.png`` and ``figures/<name>.svg`` for each
-        figure (``forest``, ``prior_posterior``, ``exposure_response``, ``ppc``, ``rank``,
-        as far as the run has what each needs).
+        ``report.md``, ``methods.md`` (:mod:`bayeskit.report.methods`), and
+        ``figures/<name>.png`` and ``figures/<name>.svg`` for each figure (``forest``,
+        ``prior_posterior``, ``exposure_response``, ``ppc``, ``rank``, as far as the run
+        has what each needs).
 
     Raises
     ------
@@ -329,7 +333,7 @@ def build_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> d
     ...                               "--method", "exact", "--out", run, "--quiet"])
     >>> sorted(build_report(run))  # doctest: +NORMALIZE_WHITESPACE
     ['figures/forest.png', 'figures/forest.svg', 'figures/prior_posterior.png',
-     'figures/prior_posterior.svg', 'report.html', 'report.md']
+     'figures/prior_posterior.svg', 'methods.md', 'report.html', 'report.md']
     """
     run = load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else run.path
@@ -355,6 +359,9 @@ def build_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> d
     for name in ("report.html", "report.md"):
         page = env.get_template(f"{name}.j2").render(**context)
         written[name] = write_file(out / name, page.encode("utf-8"))
+    # the methods and results as a journal prints them, to paste into a manuscript
+    page = context["methods"].markdown(run.name)
+    written["methods.md"] = write_file(out / "methods.md", page.encode("utf-8"))
     if out_dir is None:
         _update_outputs(out, written)
     return written

@@ -5,7 +5,10 @@
 * ``priors/*.png``: the heterogeneity priors drawn from ``bayeskit.priors`` (the table
   of them is filled in by ``hooks.py``);
 * ``tutorials/<name>.md``: each tutorial script (``docs/tutorials/*.py``, jupytext
-  "percent" format) as a page: its Markdown cells as text, its code cells as code;
+  "percent" format) as a page: its Markdown cells as text, its code cells as code that
+  markdown-exec runs while the site builds, with the output and figures below each;
+* ``javascripts/mathjax/``: MathJax, copied from the ``django-static-mathjax`` package,
+  so that the site renders its maths offline (no CDN);
 * ``reference/data.md`` and ``reference/specs.md``: ``data/README.md`` and
   ``models/README.md`` with the bundled specs, so the site is complete without the
   repository beside it.
@@ -185,8 +188,26 @@ def _prior_figures() -> None:
 # --------------------------------------------------------------------------- tutorials
 
 
-def tutorial_markdown(source: str, name: str) -> str:
-    """Turn a jupytext percent-format script into Markdown: text cells, code cells."""
+def executed_tutorials() -> set[str] | None:
+    """The tutorials whose code runs while the site builds (None: every one).
+
+    ``BAYESKIT_DOCS_EXECUTE`` narrows it: ``none``, or names separated by commas (the
+    test suite executes one tutorial with tiny draws; ``tests/docs/test_site.py``).
+    """
+    import os
+
+    value = os.environ.get("BAYESKIT_DOCS_EXECUTE", "all").strip()
+    if value == "all":
+        return None
+    return {v.strip() for v in value.split(",") if v.strip() and v.strip() != "none"}
+
+
+def tutorial_markdown(source: str, name: str, *, execute: bool = False) -> str:
+    """Turn a jupytext percent-format script into Markdown: text cells, code cells.
+
+    With ``execute``, each code cell runs while the site builds (markdown-exec, one
+    session per tutorial) and its printed output and figures follow it on the page.
+    """
     cells: list[tuple[str, list[str]]] = []
     kind, body = "code", []
     for line in source.splitlines():
@@ -198,6 +219,12 @@ def tutorial_markdown(source: str, name: str) -> str:
             body.append(line)
     cells.append((kind, body))
     out = []
+    if execute:  # headless matplotlib, and the helper that shows the figures a cell drew
+        out.append(
+            f'```python exec="on" session="{name}"\n'
+            "import matplotlib\nmatplotlib.use('Agg')\n"
+            "from figures import figures_html as _figures_html\n```"
+        )
     for kind, body in cells:
         while body and not body[0].strip():
             body = body[1:]
@@ -207,10 +234,23 @@ def tutorial_markdown(source: str, name: str) -> str:
             continue
         if kind == "markdown":
             out.append("\n".join(re.sub(r"^# ?", "", b) for b in body))
+        elif execute:
+            fence = f'exec="on" source="above" session="{name}"'
+            if any("print(" in line for line in body):  # else no empty output block
+                fence += ' result="text"'
+            out.append(f"```python {fence}\n" + "\n".join(body) + "\n```")
+            out.append(
+                f'```python exec="on" session="{name}" html="1"\nprint(_figures_html())\n```'
+            )
         else:
             out.append("```python\n" + "\n".join(body) + "\n```")
+    ran = (
+        "the output and figures below each cell come from running it as the site was built"
+        if execute
+        else "this build of the site did not run it, so no output is shown"
+    )
     footer = (
-        f"*This page is the script `docs/tutorials/{name}.py`; run it with "
+        f"*This page is the script `docs/tutorials/{name}.py` ({ran}); run it with "
         f"`.venv/bin/python docs/tutorials/{name}.py` (the test suite runs it with tiny "
         "draws: `tests/docs/test_tutorials.py`).*"
     )
@@ -252,14 +292,39 @@ def _specs_page() -> str:
     return "".join(parts)
 
 
+# --------------------------------------------------------------------------- MathJax
+
+
+def _mathjax() -> None:
+    """Copy MathJax (SVG output, one file, and the TeX extensions it loads on demand).
+
+    MathJax comes from the ``django-static-mathjax`` package, which ships its files
+    unchanged (and needs no Django to be read): the site renders maths offline.
+    """
+    import mathjax
+
+    es5 = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+    files = [es5 / "tex-svg.js", *sorted((es5 / "input" / "tex" / "extensions").rglob("*.js"))]
+    for path in files:
+        with mkdocs_gen_files.open(f"javascripts/mathjax/{path.relative_to(es5).as_posix()}", "wb") as f:
+            f.write(path.read_bytes())
+
+
 def main() -> None:
     with mkdocs_gen_files.open("reference/cli.md", "w") as f:
         f.write(_cli_page())
     _prior_figures()
+    _mathjax()
+    chosen = executed_tutorials()
     for script in sorted((DOCS / "tutorials").glob("*.py")):
         page = f"tutorials/{script.stem}.md"
+        execute = chosen is None or script.stem in chosen
         with mkdocs_gen_files.open(page, "w") as f:
-            f.write(tutorial_markdown(script.read_text(encoding="utf-8"), script.stem))
+            f.write(
+                tutorial_markdown(
+                    script.read_text(encoding="utf-8"), script.stem, execute=execute
+                )
+            )
         mkdocs_gen_files.set_edit_path(page, f"tutorials/{script.name}")
     with mkdocs_gen_files.open("reference/data.md", "w") as f:
         f.write(_readme_page(ROOT / "data" / "README.md", "Evidence tables"))

@@ -16,6 +16,7 @@
 # %%
 import os
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -89,6 +90,20 @@ table["shrinkage"] = partial.exact.shrinkage
 print(table[["yi", "sei", "partial_mean", "shrinkage"]].round(2).to_string())
 most = table["shrinkage"].idxmax()
 print(f"most shrunk: school {most} (se {table.loc[most, 'sei']:.0f})")
+
+# %% [markdown]
+# The same in a picture: each school's own estimate (left) joined to its partially
+# pooled estimate (right); the dashed line is the complete-pooling mean.
+
+# %%
+fig, ax = plt.subplots(figsize=(5, 3.2))
+for school, row in table.iterrows():
+    ax.plot([0, 1], [row["yi"], row["partial_mean"]], "o-", color="#1f4e79", alpha=0.7)
+    ax.annotate(school, (0, row["yi"]), xytext=(-12, 0), textcoords="offset points")
+ax.axhline(table["full_mean"].iloc[0], ls="--", color="#b2182b", lw=1)
+ax.set_xticks([0, 1], ["no pooling", "partial pooling"])
+ax.set_ylabel("effect (SAT-V points)")
+fig.tight_layout()
 
 # %% [markdown]
 # School H, with the largest standard error (18), is shrunk most; school E (9), least.

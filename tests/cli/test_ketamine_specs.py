@@ -41,6 +41,20 @@ def test_spec_runs_with_clean_sampling_diagnostics(run):
     assert summary.filter(like="beta_dose[", axis=0).shape[0] >= 1
 
 
+def test_methods_md_states_model_priors_and_sampler(run):
+    name, out = run
+    text = " ".join((out / "methods.md").read_text(encoding="utf-8").split())
+    spec = (ROOT / "models" / f"{name}.toml").read_text(encoding="utf-8")
+    assert "Model (exposure-response): Each study's arms" in text, name
+    assert "No-U-Turn sampler" in text and "seed 20261123" in text, name
+    assert "R-hat" in text and "## Results" in text, name
+    # every prior the spec sets is named, as given for this analysis
+    for line in spec.split("[priors]")[1].split("[")[0].splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            parameter = line.split("=")[0].strip()
+            assert f"{parameter} ~ " in text and "(as given for this analysis" in text, name
+
+
 def test_run_directory_answers_the_questions(run):
     name, out = run
     questions = pd.read_csv(out / "questions.csv", index_col=["question", "quantity"])

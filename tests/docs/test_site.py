@@ -1,6 +1,7 @@
 """The documentation site builds with ``mkdocs build --strict`` and has every page."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 QUIET = {"NO_MKDOCS_2_WARNING": "1", "DISABLE_MKDOCS_2_WARNING": "true"}
+# the build runs one tutorial (with tiny draws) to check that executed pages show their
+# output and figures; tests/docs/test_tutorials.py runs every tutorial
+EXECUTE = {
+    "BAYESKIT_DOCS_EXECUTE": "pooling",
+    "BAYESKIT_TUTORIAL_DRAWS": "200",
+    "BAYESKIT_TUTORIAL_CHAINS": "2",
+    "MPLBACKEND": "Agg",
+}
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +26,7 @@ def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("site")
     proc = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
-        capture_output=True, text=True, cwd=ROOT, env=os.environ | QUIET, timeout=300,
+        capture_output=True, text=True, cwd=ROOT, env=os.environ | QUIET | EXECUTE, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-5000:]
     return out
@@ -109,3 +118,59 @@ def test_links_out_of_docs_point_at_site_pages(site):
     html = _html(site, "ketamine.md")
     assert "../data/README.md" not in html
     assert "reference/data/" in html and "reference/specs/#oud_abstinence" in html
+
+
+def test_executed_tutorial_shows_its_output_and_figure(site):
+    html = _html(site, "tutorials/pooling.md")
+    # printed by the tutorial's cells as the site was built (exact engine: deterministic)
+    assert "most shrunk: school H (se 18)" in html
+    assert re.search(r"P\(mu &gt; 0\) = 0\.9[0-9]{2}", html), "P(mu > 0) not shown"
+    figures = re.findall(
+        r'<img class="tutorial-figure" alt="figure" src="data:image/png;base64,', html
+    )
+    assert len(figures) == 1
+    assert "this build of the site did not run it" in _html(site, "tutorials/designs.md")
+
+
+def test_maths_renders_offline(site):
+    for page in ("models.md", "families/normal-normal.md", "tutorials/pooling.md"):
+        html = _html(site, page)
+        assert 'class="arithmatex"' in html, page
+        assert "cdn.jsdelivr" not in html and "mathjax@" not in html, page
+        assert "javascripts/mathjax/tex-svg.js" in html, page
+    mathjax = (site / "javascripts" / "mathjax" / "tex-svg.js").read_text(encoding="utf-8")
+    assert len(mathjax) > 1_000_000 and "MathJax" in mathjax
+    assert (site / "javascripts/mathjax/input/tex/extensions/boldsymbol.js").is_file()
+
+
+def test_coming_from_page_maps_the_calls(site):
+    html = _html(site, "coming-from.md")
+    for call in ("escalc(", "rma(", "bayesmeta(", "TurnerEtAlPrior", "brm(", "adapt_delta"):
+        assert call in html, call
+    for ours in ("bk.effects(", "bk.fit(", "turner:general", "target_accept"):
+        assert ours in html, ours
+
+
+@pytest.mark.browser
+def test_maths_is_typeset_in_a_browser(site, tmp_path):
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: .ci/run must install it for this test")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    page = site / "families" / "normal-normal" / "index.html"
+    assert "\\(" in page.read_text(encoding="utf-8")  # raw TeX before MathJax runs
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update",
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000",
+             "--dump-dom"]  # fmt: skip
+    result = subprocess.run(
+        [chromium, *flags, page.as_uri()], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    dom = result.stdout
+    assert "<mjx-container" in dom, "MathJax typeset nothing"
+    text = re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style)\b.*?</\1>", "", dom, flags=re.S))
+    assert "\\(" not in text and "\\[" not in text, "raw TeX left in the page text"

@@ -71,7 +71,7 @@ def report(request, reports):
 def test_every_file_is_written_and_returned(report):
     name, _, out, files = report
     figures = FIGURES[name]
-    expected = {"report.html", "report.md"} | {
+    expected = {"report.html", "report.md", "methods.md"} | {
         f"figures/{f}.{ext}" for f in figures for ext in ("png", "svg")
     }
     assert set(files) == expected

@@ -53,6 +53,16 @@ class ExposureResponse(Family):
     data = "exposure"
     description = "dose and route response across designs and indications (arms and contrasts)"
     pooled = False
+    methods = (
+        "Each study's arms (binomial counts on the logit scale, or standardised mean "
+        "differences) were modelled as a function of systemic exposure: the dose per "
+        "kilogram times the bioavailability of the route (itself uncertain, with a prior "
+        "from pharmacokinetic studies) and the number of sessions ({sessions}). The effect "
+        "rises with exposure through a {form} curve relative to a reference exposure of "
+        "{exposure_ref} mg/kg; non-randomised designs carry a bias term, contrasts of the "
+        "same trial share its baseline, study contrasts vary between studies with standard "
+        "deviation tau, and the dose slopes of different indications are {borrowing}."
+    )
     slots = (
         PriorSlot("beta_dose", "Normal(0, 0.5)", "log-OR (or SMD) per doubling: a large "
                   "effect is 1 SD"),
