@@ -89,8 +89,7 @@ def compact_summary(fit) -> str:
     if "s2_typical" in summary.index:
         s2 = float(summary.loc["s2_typical", "mean"])
         lines.append(
-            f"I2, H2: with the typical within-study variance s2 = {s2:.3g} "
-            "(Higgins & Thompson 2002)."
+            f"I2, H2: typical within-study variance s2 = {s2:.3g} (Higgins & Thompson 2002)."
         )
     lines.append(_verdict_line(fit))
     return "\n".join(lines)

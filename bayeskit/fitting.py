@@ -82,7 +82,7 @@ class Fit:
     theta_new         4.491    5.858    -7.695     15.78
     <BLANKLINE>
     theta_new: where a new study's true effect lies (95% prediction interval).
-    I2, H2: with the typical within-study variance s2 = 136 (Higgins & Thompson 2002).
+    I2, H2: typical within-study variance s2 = 136 (Higgins & Thompson 2002).
     Diagnostics: pass (exact engine: no sampling).
     """
 

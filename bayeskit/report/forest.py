@@ -131,7 +131,9 @@ def _pooled_rows(run: Run, post, family, tau) -> list[dict]:
     full = run.settings.get("pooling") == "full"
     if "mu" in post and post["mu"].ndim == 2:
         label = "pooled mu (covariates at reference)" if "beta" in post else "pooled mu"
-        pooled.append({"label": label, "interval": _interval(post["mu"].values), "kind": "pooled"})
+        pooled.append(
+            {"label": label, "interval": _interval(post["mu"].values), "kind": "pooled", "all": 1}
+        )
         if "theta_new" in post and post["theta_new"].ndim == 2 and not full:
             pooled.append({"label": "new study (95% PI)",
                            "interval": _interval(post["theta_new"].values),
@@ -164,7 +166,7 @@ def _fmt(interval, tf) -> str:
         return ""
     mid, lo, hi = (float(tf(v)) for v in interval)
     big = max(abs(mid), abs(lo), abs(hi))
-    digits = 2 if big < 100 else 0
+    digits = 2 if big < 100 else 1 if big < 1000 else 0
     return f"{mid:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
@@ -195,7 +197,7 @@ def forest_figure(run: Run) -> Figure | None:
     tf = np.exp if ratio else (lambda v: v)
     n = len(rows) + len(pooled)
     fig = Figure(figsize=(10.0, 1.5 + 0.36 * n + (0.3 if pooled else 0)), layout="constrained")
-    ax, cols = fig.subplots(1, 2, sharey=True, width_ratios=[3.0, 2.2])
+    ax, cols = fig.subplots(1, 2, sharey=True, width_ratios=[3.0, 2.5])
     top = float(n + (1 if pooled else 0))
     y, ticks, labels = top, [], []
     offset = 0.14 if any(r["model"] for r in rows) and any(r["obs"] for r in rows) else 0.0
@@ -218,7 +220,8 @@ def forest_figure(run: Run) -> Figure | None:
         mid, lo, hi = (float(tf(v)) for v in p["interval"])
         if p["kind"] == "pooled":
             ax.fill([lo, mid, hi, mid], [y, y + 0.3, y, y - 0.3], color=POOLED, zorder=3)
-            _numbers(cols, y, "", _fmt(p["interval"], tf), "100%" if has_weight else "")
+            total = "100%" if has_weight and p.get("all") else ""  # mu: the weights' sum
+            _numbers(cols, y, "", _fmt(p["interval"], tf), total)
         else:
             ax.plot([lo, hi], [y, y], color=PREDICTIVE, lw=5, solid_capstyle="butt")
             ax.plot([mid], [y], "|", color="white", ms=8)
