@@ -12,6 +12,7 @@ import math
 #: per-study or nuisance dimensions: their rows are in fit.summary(), not in the print
 PER_STUDY_DIMS = ("study", "arm", "contrast", "route")
 MAX_ROWS = 16
+LABEL = 21  # risk_difference_new fits
 NOTES = {
     "theta_new": "theta_new: where a new study's true effect lies (95% prediction interval).",
     "delta_new": "delta_new: how far a new study's contrast may lie from the fitted "
@@ -73,15 +74,15 @@ def compact_summary(fit) -> str:
     head = f"Bayesian meta-analysis: {fit.family}, {k} studies, {engine}"
     if pooling in ("none", "full"):
         head += ", no pooling" if pooling == "none" else ", complete pooling"
-    lines = [head, "", f"{'':<14}{'median':>9}{'sd':>9}{'2.5%':>10}{'97.5%':>10}"]
+    lines = [head, "", f"{'':<{LABEL}}{'median':>9}{'sd':>9}{'2.5%':>10}{'97.5%':>10}"]
     rows = shown_rows(fit, summary) or list(summary.index[:MAX_ROWS])
     for name in rows:
         r = summary.loc[name]
         scale, label = (100.0, "I2 (%)") if name == "I2" else (1.0, name)
         cells = [r["q50"] * scale, r["sd"] * scale, r["q2.5"] * scale, r["q97.5"] * scale]
-        label = label if len(label) <= 13 else label[:12] + "~"
+        label = label if len(label) < LABEL else label[: LABEL - 2] + "~"
         lines.append(
-            f"{label:<14}{_number(cells[0]):>9}{_number(cells[1]):>9}"
+            f"{label:<{LABEL}}{_number(cells[0]):>9}{_number(cells[1]):>9}"
             f"{_number(cells[2]):>10}{_number(cells[3]):>10}"
         )
     lines.append("")

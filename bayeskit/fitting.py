@@ -73,13 +73,13 @@ class Fit:
     >>> print(fit)  # doctest: +NORMALIZE_WHITESPACE
     Bayesian meta-analysis: normal-normal, 8 studies, exact engine
     <BLANKLINE>
-                     median       sd      2.5%     97.5%
-    mu                4.415    3.318    -2.168     10.85
-    tau               2.749    3.220    0.1231     11.93
-    tau2              7.556    47.99   0.01515     142.4
-    I2 (%)            5.263    13.96   0.01114     51.14
-    H2                1.056   0.3528     1.000     2.047
-    theta_new         4.491    5.858    -7.695     15.78
+                            median       sd      2.5%     97.5%
+    mu                       4.415    3.318    -2.168     10.85
+    tau                      2.749    3.220    0.1231     11.93
+    tau2                     7.556    47.99   0.01515     142.4
+    I2 (%)                   5.263    13.96   0.01114     51.14
+    H2                       1.056   0.3528     1.000     2.047
+    theta_new                4.491    5.858    -7.695     15.78
     <BLANKLINE>
     theta_new: where a new study's true effect lies (95% prediction interval).
     I2, H2: typical within-study variance s2 = 136 (Higgins & Thompson 2002).

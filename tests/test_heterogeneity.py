@@ -84,6 +84,15 @@ def test_existing_summary_rows_are_unchanged(eight):
     assert list(after.index[len(before) :]) == ["tau2", "I2", "H2", "s2_typical"]
 
 
+def test_i2_and_h2_on_bcg_match_metafors_published_output():
+    """metafor's rma.uni example (dat.bcg, log risk ratios, REML) prints tau^2 = 0.3132,
+    I^2 = 92.22% and H^2 = 12.86; with the same typical variance, that tau^2 gives them."""
+    vi = pd.read_csv(REFERENCE / "escalc" / "bcg_RR.csv")["vi"].to_numpy()
+    s2 = typical_variance(vi)
+    assert 0.3132 / (0.3132 + s2) == pytest.approx(0.9222, abs=1e-4)
+    assert (0.3132 + s2) / s2 == pytest.approx(12.86, abs=0.01)
+
+
 def test_typical_variance_with_covariates_is_metafors_residual_form():
     rng = np.random.default_rng(4)
     v = rng.uniform(0.05, 0.5, size=9)
