@@ -336,7 +336,8 @@ def batch(
     >>> table.set_index("parameter").loc["mu", "mean"].round(0)
     np.float64(4.0)
     >>> sorted(p.name for p in (Path(out) / "fits" / "eight_schools").iterdir())
-    ['data.csv', 'diagnostics.json', 'manifest.json', 'posterior.nc', 'summary.csv']
+    ['data.csv', 'diagnostics.json', 'manifest.json', 'posterior.nc', 'small_study.csv',
+     'summary.csv']
     """
     from bayeskit.outputs import claim
 

@@ -39,7 +39,7 @@ REFIT_SCHEDULE = ((0.95, 2), (0.99, 4))
 SAMPLERS = ("nutpie", "pymc")
 
 
-@dataclass
+@dataclass(repr=False)
 class Fit:
     """A fitted model: the ArviZ DataTree, the PyMC model and how they were made.
 
@@ -70,6 +70,23 @@ class Fit:
     ('normal-normal', 'exact', True, 'pass')
     >>> fit.idata.posterior["mu"].shape, round(float(fit.summary().loc["mu", "mean"]), 1)
     ((4, 1000), 4.4)
+
+    Printed, a fit is a compact summary, as metafor prints ``rma``:
+
+    >>> print(fit)  # doctest: +NORMALIZE_WHITESPACE
+    Bayesian meta-analysis: normal-normal, 8 studies, exact engine
+    <BLANKLINE>
+                            median       sd      2.5%     97.5%
+    mu                       4.415    3.318    -2.168     10.85
+    tau                      2.749    3.220    0.1231     11.93
+    tau2                     7.556    47.99   0.01515     142.4
+    I2 (%)                   5.263    13.96   0.01114     51.14
+    H2                       1.056   0.3528     1.000     2.047
+    theta_new                4.491    5.858    -7.695     15.78
+    <BLANKLINE>
+    theta_new: where a new study's true effect lies (95% prediction interval).
+    I2, H2: typical within-study variance s2 = 136 (Higgins & Thompson 2002).
+    Diagnostics: pass (exact engine: no sampling).
     """
 
     idata: Any
@@ -83,12 +100,135 @@ class Fit:
     checks: list = field(default_factory=list)
 
     def summary(self) -> pd.DataFrame:
-        """Posterior summary: exact for the exact engine, with MCMC columns otherwise."""
+        """Posterior summary: exact for the exact engine, with MCMC columns otherwise.
+
+        One row per quantity (``mu``, ``beta[<term>]``, ``tau``, ``theta[<study>]``,
+        ``theta_new``, ...), then the heterogeneity rows ``tau2``, ``I2``, ``H2``,
+        ``s2_typical`` and the prediction interval on other scales
+        (:mod:`bayeskit.heterogeneity`).
+
+        Examples
+        --------
+        >>> import bayeskit as bk
+        >>> fit = bk.fit(bk.data_path("eight_schools.csv"),
+        ...              priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
+        >>> fit.summary().loc[["mu", "theta_new", "I2"], ["q2.5", "q97.5"]].round(2)
+                   q2.5  q97.5
+        parameter
+        mu        -2.17  10.85
+        theta_new -7.70  15.78
+        I2         0.00   0.51
+        """
+        from bayeskit.heterogeneity import heterogeneity_summary
         from bayeskit.summary import summarize
 
-        if self.exact is not None:
-            return self.exact.summary()
-        return summarize(self.idata, mcmc=True)
+        table = self.exact.summary() if self.exact is not None else summarize(self.idata)
+        rows = heterogeneity_summary(self)
+        if rows is None:
+            return table
+        return pd.concat([table, rows.reindex(columns=table.columns)])
+
+    def prob(self, event: str) -> float:
+        """Posterior probability of an event ``NAME OP NUMBER``, e.g. ``"mu > 0"``.
+
+        ``NAME`` is a scalar quantity of the posterior (``mu``, ``tau``, ``theta_new``,
+        ``beta[<term>]``, ``theta[<study>]``, ``odds_ratio``, ``tau2``, ``I2``, ``H2``,
+        ...) and ``OP`` one of ``<``, ``<=``, ``>``, ``>=``. The text is parsed, never
+        evaluated; anything else is a :class:`~bayeskit.errors.UserError`. Exact fits
+        answer from the exact posterior (a normal mixture over the grid of tau), MCMC
+        fits with the share of draws.
+
+        Examples
+        --------
+        >>> import bayeskit as bk
+        >>> fit = bk.fit(bk.data_path("eight_schools.csv"),
+        ...              priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
+        >>> round(fit.prob("mu > 0"), 4), round(fit.prob("theta_new < -0.2"), 4)
+        (0.9076, 0.1624)
+        >>> fit.prob("mu > 0 or True")
+        Traceback (most recent call last):
+        ...
+        bayeskit.errors.UserError: cannot read the event "mu > 0 or True": an event is ...
+        """
+        from bayeskit.probability import probability
+
+        return probability(self, event)
+
+    def plot_forest(self):
+        """Forest plot: observed and model estimates, weights, pooled effect, prediction.
+
+        The report's figure (:func:`bayeskit.report.forest.forest_figure`), as a
+        matplotlib ``Figure``.
+
+        Examples
+        --------
+        >>> import bayeskit as bk
+        >>> fit = bk.fit(bk.data_path("eight_schools.csv"))
+        >>> figure = fit.plot_forest()
+        >>> figure.axes[0].get_yticklabels()[0].get_text()
+        'A'
+        """
+        from bayeskit.report.forest import forest_figure
+
+        return self._draw(forest_figure)
+
+    def plot_funnel(self):
+        """Funnel plot with posterior predictive contours (normal-normal fits).
+
+        The report's figure (:func:`bayeskit.report.funnel.funnel_figure`): each study's
+        observed effect against its standard error, with where a new study of that
+        precision would fall, and the small-study check.
+
+        Examples
+        --------
+        >>> import bayeskit as bk
+        >>> figure = bk.fit(bk.data_path("eight_schools.csv")).plot_funnel()
+        >>> figure.axes[0].get_ylabel()
+        'standard error'
+        """
+        from bayeskit.report.funnel import funnel_figure
+
+        figure = self._draw(funnel_figure)
+        if figure is None:
+            raise UserError(
+                f"a funnel plot is drawn for study-level effect sizes (normal-normal with "
+                f"partial pooling); this fit is {self.family}"
+            )
+        return figure
+
+    def save(self, out: str | Path, *, force: bool = False, report: bool = True) -> Path:
+        """Write the run directory (summary, posterior, diagnostics, manifest, report).
+
+        What ``bayeskit fit --out`` writes (:func:`bayeskit.rundir.write_run`).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import bayeskit as bk
+        >>> fit = bk.fit(bk.data_path("eight_schools.csv"))
+        >>> out = fit.save(Path(tempfile.mkdtemp()) / "run")
+        >>> (out / "report.html").is_file(), (out / "summary.csv").is_file()
+        (True, True)
+        """
+        from bayeskit.rundir import write_run
+
+        return write_run(self, out, force=force, report=report, command=["python", "Fit.save"])
+
+    def _draw(self, figure_of):
+        """Draw a report figure for this fit, from its run directory written to a scratch folder."""
+        import tempfile
+
+        from bayeskit.report.run import load_run
+        from bayeskit.rundir import write_run
+
+        with tempfile.TemporaryDirectory() as tmp:
+            run = load_run(write_run(self, Path(tmp) / "run", report=False, command=["python"]))
+            return figure_of(run)
+
+    def __repr__(self) -> str:
+        from bayeskit.display import compact_summary
+
+        return compact_summary(self)
 
     @property
     def verdict(self) -> str:
@@ -207,6 +347,7 @@ def fit(
     """
     fam = get_family(model)
     _check_sampling(fam, method, sampler, draws, tune, chains, target_accept, seed)
+    data, measure = _effects_input(fam, data, measure)
     seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else int(seed)
     options = {
         "measure": measure,
@@ -496,6 +637,22 @@ def resolve_priors(fam, prepared, given: Mapping[str, Any] | None) -> dict:
      'beta': 'Normal(mu=0, sigma=129)'}
     """
     return get_family(fam).resolve_priors(prepared, given)
+
+
+def _effects_input(fam, data, measure):
+    """Accept the table :func:`bayeskit.effects` returns, as metafor's ``rma`` takes ``escalc``'s.
+
+    Effect sizes come indexed by study with their measure in ``attrs``; the family reads
+    a study column, and its measure option (where it has one) from that table.
+    """
+    if not isinstance(data, pd.DataFrame) or data.index.name != "study" or "study" in data:
+        return data, measure
+    attrs = dict(data.attrs)
+    data = data.reset_index()
+    data.attrs = attrs
+    if measure is None and attrs.get("measure") and "measure" in fam.options_model.model_fields:
+        measure = attrs["measure"]
+    return data, measure
 
 
 def _without(data, exclude: Sequence[str]):

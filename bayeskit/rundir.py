@@ -138,7 +138,9 @@ def write_run(
     tables : dict of DataFrame, optional
         Further tables to write as ``<name>.csv`` (questions, borrowing, ...). A fit of
         five studies or fewer also gets ``small_k.csv``
-        (:func:`bayeskit.smallk.small_k_table`).
+        (:func:`bayeskit.smallk.small_k_table`); a normal-normal fit of three studies or
+        more ``small_study.csv``, the funnel plot's small-study check
+        (:func:`bayeskit.smallstudy.small_study_table`).
     report : bool
         Also write ``report.html``, ``report.md`` and ``figures/`` (default True).
     extra : dict, optional
@@ -156,7 +158,8 @@ def write_run(
     ...              priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
     >>> out = write_run(fit, Path(tempfile.mkdtemp()) / "run", report=False)
     >>> sorted(p.name for p in out.iterdir())
-    ['data.csv', 'diagnostics.json', 'manifest.json', 'posterior.nc', 'summary.csv']
+    ['data.csv', 'diagnostics.json', 'manifest.json', 'posterior.nc', 'small_study.csv',
+     'summary.csv']
     >>> import json
     >>> record = json.loads((out / "manifest.json").read_text())
     >>> record["bayeskit"]["kind"], sorted(record["outputs"])[:2]
@@ -166,6 +169,12 @@ def write_run(
     from bayeskit.smallk import small_k_table
 
     tables = dict(tables or {})
+    if "small_study" not in tables:  # normal-normal: the funnel plot's small-study check
+        from bayeskit.smallstudy import small_study_table
+
+        small_study = small_study_table(fit)
+        if small_study is not None:
+            tables["small_study"] = small_study
     if "small_k" not in tables:  # five studies or fewer: how much the tau prior matters
         small = small_k_table(fit)
         if small is not None:

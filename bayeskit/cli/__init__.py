@@ -337,7 +337,8 @@ def fit(
             "--refit/--no-refit",
             help="Refit an MCMC fit that diverges or misses the exact posterior (target "
             "acceptance 0.95 then 0.99, longer tuning, then the other parametrisation if "
-            "divergences persist; 4 attempts at most, the best returned). Default: on, or the spec's auto_refit.",
+            "divergences persist; 4 attempts at most, the best returned). Default: on, or "
+            "the spec's auto_refit.",
             show_default=False,
         ),
     ] = None,

@@ -272,6 +272,35 @@ class Family:
     #: ``predict(posterior, settings, **regimen) -> xarray.Dataset``, if the family has one
     predict: ClassVar[Callable | None] = None
 
+    #: whether a funnel plot (effect against standard error) describes the family's data
+    funnel: ClassVar[bool] = False
+
+    def within_study_variances(self, prepared):
+        """Within-study sampling variances of the contrasts that ``tau`` is measured against.
+
+        Used for I^2 and H^2 (:mod:`bayeskit.heterogeneity`).
+
+        Returns
+        -------
+        tuple of (array, array or None) or None
+            The variances and the meta-regression covariates of their studies (None:
+            none); None for a family without a between-study SD.
+        """
+        return None
+
+    def fitted_contrasts(self, table, posterior, settings):
+        """Each observed contrast with the model's fitted value at its doses, for a forest plot.
+
+        For families whose effects depend on dose (exposure-response); None otherwise,
+        where the study's own effect ``theta`` is the fitted value.
+
+        Returns
+        -------
+        list of dict or None
+            ``label``, ``study``, ``yi``, ``sei`` and ``fitted`` (draws) per contrast.
+        """
+        return None
+
     @property
     def sbc(self) -> SBCDesign | None:
         """The SBC design of this family (None: not calibrated)."""

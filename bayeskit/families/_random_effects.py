@@ -217,6 +217,33 @@ class ArmFamily(RandomEffectsFamily):
             self.observed, values, posterior, prepared.study, LEAVE_ONE_STUDY_OUT, note
         )
 
+    def within_study_variances(self, prepared: ArmData):
+        """Each comparative study's variance of its log odds ratio or mean difference.
+
+        From its arms (:func:`bayeskit.heterogeneity.arm_contrast_variances`); single-arm
+        studies have no contrast and no within-study variance of one.
+
+        Examples
+        --------
+        >>> import bayeskit as bk
+        >>> from bayeskit.families import get_family
+        >>> ev = bk.load_evidence(bk.data_path("oud_abstinence.csv"))
+        >>> d = arm_data(ev, outcome_type="binary", timepoint="12 months")
+        >>> v, X = get_family("binomial-normal").within_study_variances(d)
+        >>> v.round(3).tolist()
+        [0.692, 0.368]
+        """
+        from bayeskit.heterogeneity import arm_contrast_variances
+
+        v, studies = arm_contrast_variances(
+            prepared.study_idx,
+            prepared.treat < 0,
+            events=prepared.events,
+            n=prepared.n,
+            se=prepared.se if prepared.events is None else None,
+        )
+        return v, prepared.X.to_numpy(float)[studies]
+
     def prepare(self, evidence, options, *, outcome, timepoint, effect_options) -> ArmData:
         return arm_data(
             evidence_table(evidence),

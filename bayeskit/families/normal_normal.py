@@ -184,6 +184,23 @@ class NormalNormal(RandomEffectsFamily):
             baseline_risk=options.baseline_risk,
         )
 
+    funnel = True
+
+    @override
+    def within_study_variances(self, prepared: StudyData):
+        """``sei^2`` of each study, with its covariates.
+
+        Examples
+        --------
+        >>> import bayeskit as bk
+        >>> from bayeskit.families.data import study_data
+        >>> d = study_data(bk.load_evidence(bk.data_path("eight_schools.csv")))
+        >>> v, X = NormalNormal().within_study_variances(d)
+        >>> v[:2].tolist(), X.shape
+        ([225.0, 100.0], (8, 0))
+        """
+        return np.asarray(prepared.sei, dtype=float) ** 2, prepared.X.to_numpy(float)
+
     def exact(self, prepared: StudyData, priors: dict, options: NormalNormalOptions):
         """Compute the exact posterior (:func:`bayeskit.exact.exact_posterior`)."""
         from bayeskit.exact import exact_posterior

@@ -23,35 +23,20 @@ from typing import Any
 from bayeskit.errors import UserError
 from bayeskit.outputs import read_manifest, sha256, write_file, write_json
 from bayeskit.report import figures as F
+from bayeskit.report import forest, funnel
+from bayeskit.report import heterogeneity as H
 from bayeskit.report import text as T
 from bayeskit.report.methods import methods_text, priors_line
 from bayeskit.report.run import Run, load_run
 
-
-def _forest_caption(run: Run) -> str:
-    post = run.group("posterior")
-    has = set(post.data_vars) if post is not None else set()
-    parts = ["Black squares: each study's observed estimate with its 95% confidence interval."]
-    if "theta" in has and "mu" in has:
-        parts.append(
-            "Blue circles: the model's estimate of the study's true effect (posterior median, "
-            "95% credible interval), pulled towards the pooled effect."
-        )
-    elif "theta" in has:
-        parts.append("Blue circles: each study's own posterior (no pooling).")
-    if "mu" in has:
-        parts.append("Diamond: the pooled effect mu.")
-    if "theta_new" in has and run.settings.get("pooling") != "full":
-        parts.append("Orange bar: where a new study's true effect is expected to lie (95%).")
-    family = run.model_family
-    if family is not None and family.forest_note:
-        parts.append(family.forest_note)
-    return " ".join(parts)
+# the forest plot's caption lives beside the figure (bayeskit.report.forest)
+_forest_caption = forest.forest_caption
 
 
 #: The figures, in report order: name, title, function, caption (text or run -> text).
 FIGURES: tuple[tuple[str, str, Callable, str | Callable[[Run], str]], ...] = (
-    ("forest", "Forest plot", F.forest_figure, lambda run: _forest_caption(run)),
+    ("forest", "Forest plot", forest.forest_figure, forest.forest_caption),
+    ("funnel", "Funnel plot", funnel.funnel_figure, funnel.funnel_caption),
     (
         "prior_posterior",
         "Prior and posterior",
@@ -136,7 +121,7 @@ def render_figures(run: Run, failed: list[tuple[str, str]] | None = None) -> lis
     >>> failed = []
     >>> figures = render_figures(run, failed)
     >>> [f.name for f in figures], figures[0].png[1:4], failed
-    (['forest', 'prior_posterior'], b'PNG', [])
+    (['forest', 'funnel', 'prior_posterior'], b'PNG', [])
     """
     import matplotlib
 
@@ -265,6 +250,8 @@ def report_context(run: Run, rendered: list[RenderedFigure]) -> dict[str, Any]:
         "questions": T.questions_table(run),
         "borrowing": T.borrowing_table(run),
         "summary": T.summary_table(run),
+        "heterogeneity": H.heterogeneity_table(run),
+        "heterogeneity_note": H.heterogeneity_note(run),
         "manifest": T.manifest_context(run),
         "methods": methods_text(run),
         "priors_line": priors_line(run),
@@ -308,8 +295,8 @@ def build_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> d
         The written files, keyed by their path relative to ``out_dir``: ``report.html``,
         ``report.md``, ``methods.md`` (:mod:`bayeskit.report.methods`), and
         ``figures/<name>.png`` and ``figures/<name>.svg`` for each figure (``forest``,
-        ``prior_posterior``, ``exposure_response``, ``ppc``, ``rank``, as far as the run
-        has what each needs).
+        ``funnel``, ``prior_posterior``, ``exposure_response``, ``ppc``, ``rank``, as far
+        as the run has what each needs).
 
     Raises
     ------
@@ -332,8 +319,9 @@ def build_report(run_dir: str | Path, *, out_dir: str | Path | None = None) -> d
     >>> _ = CliRunner().invoke(app, ["fit", str(bk.models_dir() / "eight_schools.toml"),
     ...                               "--method", "exact", "--out", run, "--quiet"])
     >>> sorted(build_report(run))  # doctest: +NORMALIZE_WHITESPACE
-    ['figures/forest.png', 'figures/forest.svg', 'figures/prior_posterior.png',
-     'figures/prior_posterior.svg', 'methods.md', 'report.html', 'report.md']
+    ['figures/forest.png', 'figures/forest.svg', 'figures/funnel.png',
+     'figures/funnel.svg', 'figures/prior_posterior.png', 'figures/prior_posterior.svg',
+     'methods.md', 'report.html', 'report.md']
     """
     run = load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else run.path

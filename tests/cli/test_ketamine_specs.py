@@ -97,3 +97,20 @@ def test_sensitivity_command_writes_table_and_plot(tmp_path):
     assert (out / "sensitivity.png").stat().st_size > 10_000
     again = runner.invoke(app, ["sensitivity", str(spec), "--out", str(out)])
     assert again.exit_code == 2 and "--force" in again.output
+
+
+def test_spec_reports_heterogeneity_and_a_forest_plot_with_pooled_and_prediction_rows(run):
+    from bayeskit.report import load_run
+    from bayeskit.report.forest import forest_rows
+
+    name, out = run
+    summary = pd.read_csv(out / "summary.csv", index_col="parameter")
+    for row in ("tau2", "I2", "H2", "s2_typical", "delta_new"):
+        assert row in summary.index, (name, row)
+    assert 0 <= summary.loc["I2", "q2.5"] < summary.loc["I2", "q97.5"] < 1
+    studies, pooled = forest_rows(load_run(out))
+    assert studies and all(r["model"] is not None for r in studies), name
+    assert {"pooled", "predictive"} <= {p["kind"] for p in pooled}, name
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert '<section id="heterogeneity">' in html and 'id="fig-forest"' in html
+    assert 'id="fig-funnel"' not in html  # exposure-response: no study-level funnel

@@ -34,9 +34,17 @@ window.addEventListener("load", () => {
   const imgs = Array.from(document.images);
   const broken = imgs.filter(i => !i.complete || i.naturalWidth === 0).length;
   const svgs = document.querySelectorAll("svg").length;
+  const shown = id => {
+    const el = document.getElementById(id);
+    return el !== null && el.getBoundingClientRect().height > 0;
+  };
+  const sections = ["heterogeneity", "fig-forest", "fig-funnel"].filter(shown);
+  const rows = Array.from(document.querySelectorAll("#heterogeneity td:first-child"))
+    .map(td => td.textContent);
   const out = document.createElement("pre");
   out.id = "browser-check";
-  out.textContent = JSON.stringify({images: imgs.length, broken: broken, svgs: svgs});
+  out.textContent = JSON.stringify(
+    {images: imgs.length, broken: broken, svgs: svgs, sections: sections, rows: rows});
   document.body.appendChild(out);
 });
 </script>
@@ -109,8 +117,12 @@ def test_every_figure_renders_without_console_errors(chromium, report, tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     marker = result.stdout.split('id="browser-check">')[1].split("</pre>")[0]
     found = json.loads(marker.replace("&quot;", '"'))
-    assert found["images"] + found["svgs"] >= 4, found
+    assert found["images"] + found["svgs"] >= 5, found
     assert found["broken"] == 0, found
+    # the heterogeneity section and the forest and funnel figures are laid out, not hidden
+    assert found["sections"] == ["heterogeneity", "fig-forest", "fig-funnel"], found
+    assert found["rows"][:4] == ["tau", "tau^2", "I^2", "H^2"], found
+    assert "prediction interval" in found["rows"], found
     console_errors = [
         line
         for line in result.stderr.splitlines()

@@ -34,11 +34,11 @@ RUNS = {
     "exposure": ["fit", str(ROOT / "models" / "oud_abstinence.toml"), *FAST],
 }  # fmt: skip
 FIGURES = {
-    "normal-mcmc": {"forest", "prior_posterior", "ppc", "rank"},
-    "exact": {"forest", "prior_posterior"},
+    "normal-mcmc": {"forest", "funnel", "prior_posterior", "ppc", "rank"},
+    "exact": {"forest", "funnel", "prior_posterior"},
     "binomial": {"forest", "prior_posterior", "ppc", "rank"},
     "exposure": {"forest", "prior_posterior", "exposure_response", "ppc", "rank"},
-    "hostile": {"forest", "prior_posterior"},
+    "hostile": {"forest", "funnel", "prior_posterior"},
 }
 
 
@@ -252,3 +252,78 @@ def test_forest_caption_adds_the_family_note(family, noted):
     caption = _forest_caption(Run(Path("."), pd.DataFrame(), {"family": family, "method": "exact"}))
     assert caption.startswith("Black squares: each study's observed estimate")
     assert ("Contrasts compare each study's arms as randomised" in caption) is noted
+
+
+# ------------------------------------------------------------ heterogeneity, forest, funnel
+
+
+def test_every_family_reports_heterogeneity(report):
+    """tau^2, I^2, H^2 in summary.csv and a Heterogeneity section in both pages."""
+    name, run, out, _ = report
+    summary = load_run(run).summary
+    for row in ("tau2", "I2", "H2", "s2_typical"):
+        assert row in summary.index, (name, row)
+    i2, tau = summary.loc["I2"], summary.loc["tau"]
+    assert 0 <= i2["q2.5"] <= i2["q50"] <= i2["q97.5"] < 1
+    s2 = summary.loc["s2_typical", "mean"]
+    # I^2 is an increasing function of tau: its median is tau's median pushed through it
+    # (MCMC quantiles of a monotone function commute with it up to interpolation)
+    assert np.isclose(i2["q50"], tau["q50"] ** 2 / (tau["q50"] ** 2 + s2), rtol=0.02)
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert '<section id="heterogeneity">' in html and "Higgins &amp; Thompson" in html
+    assert "## Heterogeneity" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_binary_prediction_interval_is_stated_on_the_risk_scale(reports):
+    summary = load_run(reports["binomial"][0]).summary
+    new = summary.loc["theta_new"]
+    assert np.allclose(
+        summary.loc["odds_ratio_new", ["q2.5", "q50", "q97.5"]].astype(float),
+        np.exp(new[["q2.5", "q50", "q97.5"]].astype(float)),
+        rtol=0.02,
+    )
+    p = summary.loc["p_treatment_new"]
+    assert 0 < p["q2.5"] < p["q50"] < p["q97.5"] < 1
+    assert "delta_new" in load_run(reports["exposure"][0]).summary.index
+
+
+@pytest.mark.parametrize("name", ["normal-mcmc", "exact", "binomial", "exposure", "hostile"])
+def test_forest_has_numbers_weights_pooled_and_prediction_rows(reports, name):
+    from bayeskit.report.forest import forest_rows
+
+    run = load_run(reports[name][0])
+    studies, pooled = forest_rows(run)
+    kinds = [p["kind"] for p in pooled]
+    assert "pooled" in kinds and "predictive" in kinds, kinds
+    assert all(r["obs"] is not None and r["model"] is not None for r in studies)
+    weights = [r["weight"] for r in studies]
+    assert np.isclose(sum(weights), 1.0) and min(weights) > 0
+    for r in studies:  # the model's interval is a 95% interval around its median
+        mid, lo, hi = r["model"]
+        assert lo < mid < hi
+
+
+def test_exposure_forest_shows_each_contrast_fitted_at_its_doses(reports):
+    from bayeskit.report.forest import forest_rows
+
+    run = load_run(reports["exposure"][0])
+    studies, pooled = forest_rows(run)
+    # Krupitsky 2002 compares 2.0 against 0.2 mg/kg IM, Krupitsky 2007 three sessions
+    # against one: with a positive dose slope both fitted differences are positive
+    assert [r["label"] for r in studies] == ["KRUPITSKY2002", "KRUPITSKY2007"]
+    post = run.group("posterior")
+    assert float(post["beta_dose"].median()) > 0
+    assert all(r["model"][0] > 0 for r in studies)
+    labels = [p["label"] for p in pooled if p["kind"] == "pooled"]
+    assert labels == [f"{q['label']} vs no drug" for q in run.spec["questions"]]
+
+
+def test_funnel_caption_states_the_small_study_check_as_a_posterior(reports):
+    from bayeskit.report.funnel import funnel_caption
+
+    run = load_run(reports["exact"][0])
+    check = pd.read_csv(run.path / "small_study.csv", index_col=0)
+    assert list(check.index) == ["beta[sei]", "mu_at_sei_0"]
+    caption = funnel_caption(run)
+    assert "P(slope > 0) = " in caption and "p-value" not in caption
+    assert not (load_run(reports["binomial"][0]).path / "small_study.csv").exists()

@@ -253,6 +253,62 @@ class ExposureResponse(Family):
             "chain", "draw", ...
         )
 
+    @override
+    def within_study_variances(self, prepared):
+        """Variances of the contrasts ``tau`` applies to: arm pairs' log odds ratios, ``sei^2``.
+
+        Examples
+        --------
+        >>> import bayeskit as bk
+        >>> from bayeskit.families.exposure.model import exposure_data
+        >>> ev = bk.load_evidence(bk.data_path("oud_abstinence.csv"))
+        >>> d = exposure_data(ev[ev["timepoint"] == "12 months"], None, routes=bk.load_routes())
+        >>> v, X = ExposureResponse().within_study_variances(d)
+        >>> v.round(3).tolist(), X
+        ([0.692, 0.368], None)
+        """
+        from bayeskit.heterogeneity import arm_contrast_variances
+
+        parts = []
+        arms, con = prepared.arms, prepared.contrasts
+        if len(arms):
+            v, _ = arm_contrast_variances(
+                arms["study_idx"].to_numpy(), arms["c"].to_numpy() < 0,
+                events=arms["events"].to_numpy(float), n=arms["n"].to_numpy(float),
+            )  # fmt: skip
+            parts.append(v)
+        if len(con):
+            parts.append(con["sei"].to_numpy(float) ** 2)
+        return np.concatenate(parts) if parts else np.zeros(0), None
+
+    @override
+    def fitted_contrasts(self, table, posterior, settings):
+        """Each observed contrast and the fitted dose-response difference at its doses.
+
+        Arm pairs (each experimental arm against its study's control arm) give an
+        observed log odds ratio; study-level contrasts their ``yi``. The fitted value is
+        ``effect(doses of the arm) - effect(doses of the control)`` from the posterior,
+        without the study's own deviation or design bias.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> post = xr.Dataset({
+        ...     "bioavailability": (("chain", "draw", "route"), np.full((1, 2, 1), 1.0)),
+        ...     "beta_dose": (("chain", "draw", "indication"), np.full((1, 2, 1), 0.5)),
+        ... }, coords={"route": ["iv"], "indication": ["OUD"]})
+        >>> s = {"form": "loglinear", "sessions": "multiplier", "exposure_ref": 0.1}
+        >>> table = pd.DataFrame({"study": ["S", "S"], "arm": ["hi", "lo"],
+        ...     "role": ["experimental", "control"], "n": [20, 20], "events": [8, 4],
+        ...     "dose_mg_per_kg": [0.3, 0.1], "route": ["iv", "iv"], "indication": "OUD"})
+        >>> rows = ExposureResponse().fitted_contrasts(table, post, s)
+        >>> rows[0]["label"], round(rows[0]["yi"], 3), float(rows[0]["fitted"][0]).__round__(3)
+        ('S', 0.981, 0.5)
+        """
+        from bayeskit.families.exposure.contrasts import fitted_contrasts
+
+        return fitted_contrasts(self, table, posterior, settings)
+
     @property
     @override
     def sbc(self) -> SBCDesign:

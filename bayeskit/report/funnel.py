@@ -1,0 +1,145 @@
+"""The funnel plot of a normal-normal fit, with posterior predictive contours.
+
+Each study's observed effect against its standard error (the axis reversed, so precise
+studies sit at the top, as metafor's ``funnel`` draws it). The shaded contours are the
+posterior predictive distribution of the effect a new study of that standard error would
+report, ``theta_new + se * z``: the 50% and 95% regions. Studies outside the 95% region,
+or a lopsided scatter among the imprecise ones, are what a small-study effect looks like;
+the small-study check (:mod:`bayeskit.smallstudy`, ``small_study.csv``) gives the slope of
+the effects on their standard errors as a posterior.
+
+Matplotlib is imported only when the figure is drawn.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from bayeskit.report.run import Run
+
+MAX_DRAWS = 2000
+STRATA = 25
+OBSERVED, BAND, LINE = "black", "C0", "C3"
+
+
+def small_study(run: Run) -> pd.DataFrame | None:
+    """``small_study.csv`` of the run, or None when the run has none.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from bayeskit.report.run import Run
+    >>> print(small_study(Run(Path("/nonexistent"), pd.DataFrame(), {})))
+    None
+    """
+    path = run.path / "small_study.csv"
+    if not path.is_file():
+        return None
+    return pd.read_csv(path, index_col=0)
+
+
+def funnel_figure(run: Run) -> Figure | None:
+    """Observed effects against standard errors, with posterior predictive contours.
+
+    None unless the family has study-level standard errors (``Family.funnel``) and the
+    fit has a pooled effect.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import bayeskit as bk
+    >>> from bayeskit.report.run import load_run
+    >>> from bayeskit.rundir import write_run
+    >>> fit = bk.fit(bk.data_path("eight_schools.csv"))
+    >>> run = load_run(write_run(fit, Path(tempfile.mkdtemp()) / "run", report=False))
+    >>> figure = funnel_figure(run)
+    >>> figure.axes[0].get_xlabel(), bool(figure.axes[0].yaxis_inverted())
+    ('mean difference', True)
+    """
+    from matplotlib.figure import Figure
+
+    from bayeskit.report.figures import observed_effects, text
+
+    family = run.model_family
+    post = run.group("posterior")
+    if family is None or not family.funnel or post is None or "mu" not in post:
+        return None
+    observed = observed_effects(run)
+    if observed.empty:
+        return None
+    centre = post["theta_new"] if "theta_new" in post else post["mu"]
+    draws = np.asarray(centre.values, dtype=float).ravel()
+    if draws.size > MAX_DRAWS:
+        draws = draws[np.linspace(0, draws.size - 1, MAX_DRAWS).astype(int)]
+    from scipy import stats
+
+    # each draw of the centre with a stratified set of sampling errors: smooth contours
+    # from a few thousand draws, and the same figure at every rebuild
+    z = stats.norm.ppf((np.arange(STRATA) + 0.5) / STRATA)
+    se = np.linspace(0.0, 1.15 * float(observed["sei"].max()), 60)
+    pred = (draws[None, :, None] + se[:, None, None] * z[None, None, :]).reshape(len(se), -1)
+    q = np.quantile(pred, [0.025, 0.25, 0.5, 0.75, 0.975], axis=1)
+
+    fig = Figure(figsize=(6.4, 4.6), layout="constrained")
+    ax = fig.add_subplot()
+    ax.fill_betweenx(se, q[0], q[4], color=BAND, alpha=0.15, lw=0, label="new study, 95%")
+    ax.fill_betweenx(se, q[1], q[3], color=BAND, alpha=0.3, lw=0, label="new study, 50%")
+    ax.plot(q[2], se, color=BAND, lw=1)
+    ax.plot(observed["yi"], observed["sei"], "o", color=OBSERVED, ms=5, label="observed")
+    for _, row in observed.iterrows():
+        ax.annotate(text(row["label"]), (row["yi"], row["sei"]), xytext=(4, 3),
+                    textcoords="offset points", fontsize="x-small")  # fmt: skip
+    check = small_study(run)
+    if check is not None and "beta[sei]" in check.index:
+        slope, intercept = check.loc["beta[sei]", "q50"], check.loc["mu_at_sei_0", "q50"]
+        ax.plot(intercept + slope * se, se, color=LINE, ls="--", lw=1,
+                label="small-study regression (median)")  # fmt: skip
+    ax.invert_yaxis()
+    ax.set_ylim(se[-1], 0)
+    ax.set_ylabel("standard error")
+    ax.set_xlabel(run.measure_label)
+    ax.grid(color="0.92")
+    ax.set_axisbelow(True)
+    ax.legend(frameon=False, fontsize="small", loc="lower left")
+    return fig
+
+
+def funnel_caption(run: Run) -> str:
+    """Return the funnel plot's caption, with the small-study check stated as a posterior.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from bayeskit.report.run import Run
+    >>> funnel_caption(Run(Path("/nonexistent"), pd.DataFrame(), {}))[:34]
+    "Dots: each study's observed effect"
+    """
+    parts = [
+        "Dots: each study's observed effect against its standard error (precise studies at "
+        "the top). Shaded: where a new study of that standard error would report its "
+        "effect, from the posterior predictive distribution theta_new + se x z (50% and "
+        "95%); with covariates, at their reference values."
+    ]
+    check = small_study(run)
+    if check is not None and "beta[sei]" in check.index:
+        b = check.loc["beta[sei]"]
+        m = check.loc["mu_at_sei_0"]
+        parts.append(
+            "Small-study check (meta-regression of the effects on their standard errors, "
+            "exact engine, the fit's priors): slope "
+            f"{b['q50']:.3g} [95% CrI {b['q2.5']:.3g} to {b['q97.5']:.3g}] per unit of "
+            f"standard error, P(slope > 0) = {b['prob_positive']:.2f}; the effect at a "
+            f"standard error of 0 is {m['q50']:.3g} [{m['q2.5']:.3g} to {m['q97.5']:.3g}]. "
+            "Dashed: the regression line. A slope whose interval straddles 0 gives no "
+            "sign of a small-study effect; with few studies the check has little power."
+        )
+    else:
+        parts.append("No small-study check: it needs at least 3 studies and Normal priors.")
+    return " ".join(parts)
