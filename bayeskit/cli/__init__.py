@@ -28,7 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
 
 EXIT_OK, EXIT_FAILED_DIAGNOSTICS, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
