@@ -19,7 +19,6 @@ import functools
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from bayeskit.errors import UserError
 
@@ -184,6 +183,8 @@ def sbc_summary(ranks: pd.DataFrame, draws: int, bins: int = 10) -> pd.DataFrame
     >>> summary.loc["mu", ["replicates", "chi2", "p_uniform", "coverage_95"]].tolist()
     [10.0, 0.0, 1.0, 1.0]
     """
+    from scipy import stats  # here: `fit` checks sizes with this module, and stats is slow
+
     if (draws + 1) % bins:
         raise UserError(f"draws + 1 ({draws + 1}) must be divisible by bins ({bins})")
     out = []
@@ -476,6 +477,7 @@ def plot_sbc(ranks: pd.DataFrame, draws: int, path, *, bins: int = 10, prob: flo
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from arviz_stats.ecdf_utils import ecdf_pit
+    from scipy import stats
 
     names = list(dict.fromkeys(ranks["parameter"]))
     fig, axes = plt.subplots(
