@@ -31,6 +31,9 @@ MIN_REPLICATES = 50
 #: The most memory the posterior draws of one fit may take (``--draws`` and ``--chains``
 #: beyond it are refused before anything runs): 4 GiB.
 MAX_POSTERIOR_BYTES = 4 * 2**30
+#: about the seconds of one MCMC SBC replicate with a warm compile cache, for the
+#: scheduler's choice (bayeskit.parallel.choose_scheduler)
+SBC_REPLICATE_S = 1.0
 
 
 def __getattr__(name: str):
@@ -313,7 +316,7 @@ def sbc(
     target_accept: float = 0.95,
     seed: int = 0,
     chunk: int = 10,
-    scheduler: str | None = "local",
+    scheduler: str | None = "auto",
     workers: int | None = None,
     progress: bool = False,
 ) -> pd.DataFrame:
@@ -343,8 +346,10 @@ def sbc(
     chunk : int
         Replicates per task.
     scheduler, workers
-        Where the tasks run (see :func:`bayeskit.parallel.run_tasks`): ``"local"`` (a
-        LocalCluster, the default), ``tcp://host:port`` or ``"none"`` (this process).
+        Where the tasks run (see :func:`bayeskit.parallel.run_tasks`): ``"auto"`` (the
+        default: a plain loop on two cores or few chunks, else a LocalCluster),
+        ``"local"`` (a LocalCluster), ``tcp://host:port`` or ``"none"`` (this process).
+        The choice and its reason are in the result's ``attrs["scheduler"]``.
     progress : bool
 
     Returns
@@ -405,7 +410,7 @@ def sbc(
          [truths[r] for r in reps], sampling, seed)
         for reps in chunks
     ]  # fmt: skip
-    rows = []
+    rows, where = [], {}
     for _, result in run_tasks(
         _sbc_chunk,
         tasks,
@@ -413,10 +418,14 @@ def sbc(
         workers=workers,
         progress=progress,
         label="sbc",
+        task_seconds=SBC_REPLICATE_S * chunk,
+        record=where,
     ):
         rows.extend(result)
     # chunks finish in any order; within a replicate the rows are already in `names` order
-    return pd.DataFrame(rows).sort_values("replicate", kind="stable").reset_index(drop=True)
+    ranks = pd.DataFrame(rows).sort_values("replicate", kind="stable").reset_index(drop=True)
+    ranks.attrs["scheduler"] = where
+    return ranks
 
 
 def sbc_family(model: str, method: str = "mcmc"):
