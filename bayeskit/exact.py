@@ -37,8 +37,8 @@ from bayeskit.measures import ratio_parameter
 GRID = 2000
 QUANTILES = (0.025, 0.5, 0.975)
 SUMMARY_COLUMNS = ["mean", "sd", "q2.5", "q50", "q97.5"]
-#: float64 elements per (grid x studies) block: memory stays linear in k (about 32 MB)
-BLOCK = 2**22
+#: float64 elements per (grid x studies) block: memory stays linear in k (16 MB a block)
+BLOCK = 2**21
 _GH_X, _GH_W = special.roots_hermitenorm(40)
 _GH_W = _GH_W / _GH_W.sum()
 
@@ -213,6 +213,24 @@ class ExactPosterior:
         made with xarray itself: ArviZ's ``from_dict`` imports ArviZ (half a second)
         for what is one Dataset here.
         """
+        post = self.draw_arrays(n, seed=seed, chains=chains)
+        per = -(-n // chains)
+        return posterior_tree(
+            {k: v.reshape(chains, per, *v.shape[1:]) for k, v in post.items()},
+            {"study": self.data.study, "term": self.data.terms},
+        )
+
+    def draw_arrays(self, n: int = 4000, *, seed: int | None = None, chains: int = 4) -> dict:
+        """Return the draws of :meth:`draws` as arrays of ``chains x ceil(n / chains)`` rows.
+
+        Examples
+        --------
+        >>> import bayeskit as bk
+        >>> post = bk.fit(bk.data_path("eight_schools.csv"), method="exact").exact
+        >>> drawn = post.draw_arrays(10, seed=1, chains=2)
+        >>> sorted(drawn), drawn["theta"].shape
+        (['mu', 'tau', 'theta', 'theta_new'], (10, 8))
+        """
         rng = np.random.default_rng(seed)
         per = -(-n // chains)
         d = self.data
@@ -237,10 +255,7 @@ class ExactPosterior:
             }
             if d.terms:
                 post["beta"] = b[:, 1:]
-        return posterior_tree(
-            {k: v.reshape(chains, per, *v.shape[1:]) for k, v in post.items()},
-            {"study": d.study, "term": d.terms},
-        )
+        return post
 
 
 def posterior_tree(draws: dict, coords: dict):
@@ -361,6 +376,121 @@ def exact_posterior(
     return ExactPosterior(data, pooling, taus, w, u, du, m, V, priors, baseline_risk)
 
 
+def exact_posteriors(
+    yi: np.ndarray, sei: np.ndarray, priors: dict, *, grid: int = GRID
+) -> list[ExactPosterior]:
+    """Exact posteriors of many data sets of the same number of studies, computed at once.
+
+    The vectorised form of :func:`exact_posterior` for partial pooling without
+    covariates (simulation-based calibration, leave-one-out, batches of meta-analyses):
+    row ``i`` of ``yi`` and ``sei`` is data set ``i``. Each posterior is the one
+    :func:`exact_posterior` gives for that row (to rounding: the sums run in another
+    order), with studies labelled ``S0``, ``S1``, ...
+
+    Parameters
+    ----------
+    yi, sei : array of shape (data sets, studies)
+        Effect sizes and their standard errors (``sei`` may be one row for all).
+    priors : dict
+        ``mu`` (Normal or Flat) and ``tau``, as for :func:`exact_posterior`.
+    grid : int
+
+    Returns
+    -------
+    list of ExactPosterior
+
+    Examples
+    --------
+    >>> from bayeskit.priors import parse_prior
+    >>> priors = {"mu": parse_prior("Normal(0, 5)"), "tau": parse_prior("HalfCauchy(5)")}
+    >>> y = np.array([[28, 8, -3, 7, -1, 1, 18, 12.0], [0, 1, 2, 3, 4, 5, 6, 7.0]])
+    >>> posts = exact_posteriors(y, [15, 10, 16, 11, 9, 11, 10, 18.0], priors)
+    >>> [round(float(p.summary().loc["mu", "mean"]), 2) for p in posts]
+    [4.4, 2.05]
+    """
+    yi = np.atleast_2d(np.asarray(yi, dtype=float))
+    sei = np.broadcast_to(np.asarray(sei, dtype=float), yi.shape)
+    n, k = yi.shape
+    if not priors["mu"].is_normal:
+        raise UserError(
+            f"the exact engine needs a Normal (or Flat) prior on mu; got {priors['mu']}: "
+            "use method='mcmc'"
+        )
+    tau_prior = priors["tau"]
+    if not tau_prior.is_positive:
+        raise UserError(f"tau needs a prior on [0, inf); got {tau_prior}")
+    b0, P0 = _normal_prior(priors, 1)
+    b0, P0 = float(b0[0]), float(P0[0, 0])
+    lo, hi = np.zeros(n), np.ones(n)
+    for _ in range(2):  # as exact_posterior: a coarse pass, then one refined per data set
+        du = (hi - lo) / grid
+        u = lo[:, None] + du[:, None] * (np.arange(grid) + 0.5)
+        taus = np.asarray(tau_prior.ppf(u), dtype=float)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            m, V, loglik = _conditional_many(yi, sei, b0, P0, taus)
+        bad = ~np.isfinite(loglik).any(axis=1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise UserError(
+                f"the exact engine cannot evaluate the likelihood of data set {i} on any "
+                f"grid point of tau (tau prior {tau_prior}): the numbers overflow double "
+                "precision; rescale the data (other units)"
+            )
+        loglik = np.where(np.isfinite(loglik), loglik, -np.inf)
+        top = loglik.max(axis=1, keepdims=True)
+        keep = loglik > top - 40  # e^-40: negligible
+        first = np.argmax(keep, axis=1)
+        last = grid - 1 - np.argmax(keep[:, ::-1], axis=1)
+        rows = np.arange(n)
+        lo = np.maximum(lo, u[rows, first] - du)
+        hi = np.minimum(hi, u[rows, last] + du)
+    w = np.exp(loglik - top)
+    w /= w.sum(axis=1, keepdims=True)
+    labels = [f"S{i}" for i in range(k)]
+    X = pd.DataFrame(index=labels)
+    out = []
+    for i in range(n):
+        table = pd.DataFrame({"yi": yi[i]}, index=labels)
+        data = StudyData(labels, yi[i], sei[i], X, None, table)
+        du_i = float(du[i])
+        out.append(ExactPosterior(data, "partial", taus[i], w[i], u[i], du_i, m[i], V[i], priors))
+    return out
+
+
+def _conditional_many(yi, sei, b0: float, P0: float, taus):
+    """:func:`_conditional` for many data sets without covariates: (sets, grid) arrays."""
+    n, g = taus.shape
+    k = yi.shape[1]
+    s2 = sei**2
+    ones = np.stack([np.ones_like(yi), yi, yi**2], axis=2)  # (sets, k, 3)
+    if (sei == sei[0]).all() and (taus == taus[0]).all():
+        # one grid and one set of standard errors (the first pass of a simulation study):
+        # the weights are the same for every data set, and the sums are matrix products
+        v = s2[0] + taus[0, :, None] ** 2  # (grid, k)
+        sums = (1 / v) @ np.moveaxis(ones, 0, 1).reshape(k, n * 3)  # (grid, sets x 3)
+        sums = np.moveaxis(sums.reshape(g, n, 3), 1, 0)
+        logv = np.broadcast_to(np.log(v).sum(axis=1), (n, g))
+        return _conditional_sums(sums, logv, b0, P0)
+    sums, logv = np.empty((n, g, 3)), np.empty((n, g))
+    step = max(1, BLOCK // max(g * k, 1))
+    for lo in range(0, n, step):
+        sl = slice(lo, min(lo + step, n))
+        v = s2[sl, None, :] + taus[sl, :, None] ** 2  # (sets, grid, k)
+        sums[sl] = (1 / v) @ ones[sl]  # sum of W, W y and W y^2 over the studies
+        logv[sl] = np.log(v, out=v).sum(axis=2)
+    return _conditional_sums(sums, logv, b0, P0)
+
+
+def _conditional_sums(sums, logv, b0: float, P0: float):
+    """Conditional mean, variance and log likelihood from the sums over the studies."""
+    prec, rhs, yWy = sums[..., 0] + P0, sums[..., 1], sums[..., 2]
+    rhs += P0 * b0
+    V = 1 / prec
+    m = V * rhs
+    loglik = -0.5 * (logv + np.log(prec) + yWy + b0 * P0 * b0 - m * rhs)
+    return m[..., None], V[..., None, None], loglik
+
+
 def _normal_prior(priors: dict, p: int) -> tuple[np.ndarray, np.ndarray]:
     b0, prec = np.zeros(p), np.zeros(p)
     for j in range(p):
@@ -457,7 +587,7 @@ def mixture_quantiles(w, mean, var, qs=QUANTILES) -> np.ndarray:
     Each quantile is the root of the mixture CDF minus ``q``, found by Halley's method
     safeguarded by bisection inside the bracket ``[min(mean - 12 sd), max(mean + 12 sd)]``,
     all mixtures at once, from the normal with the mixture's mean and SD; the root is
-    resolved to about 1e-15 of the mixture's SD (scipy's ``brentq``, used before, stops
+    resolved to about 1e-15 of the narrowest component's SD (scipy's ``brentq``, used before, stops
     at an absolute 1e-12, so the two agree to about that). No library solves many
     such roots at once; one ``brentq`` call per quantity took minutes for 20,000
     studies. Components whose weight is below 1e-16 of the largest are left out, as they
@@ -484,12 +614,27 @@ def mixture_quantiles(w, mean, var, qs=QUANTILES) -> np.ndarray:
         return out
     if len(todo) < len(point):
         mean, sd, lo, hi = mean[:, todo], sd[:, todo], lo[todo], hi[todo]
-    # start from the normal with the mixture's mean and SD: a step or two from the root
+    # start from the Cornish-Fisher expansion in the mixture's skewness and kurtosis:
+    # for the nearly normal mixtures of many studies one Halley step from there is the
+    # root, and the CDF (the expensive part) is evaluated once per quantile
     m1 = w @ mean
-    s1 = np.sqrt(np.maximum(w @ (sd**2 + mean**2) - m1**2, 0.0))
+    d = mean - m1
+    v = sd**2
+    d2 = d * d
+    k2 = w @ (v + d2)
+    k3 = w @ (d * (d2 + 3 * v))
+    k4 = w @ (d2 * d2 + 6 * d2 * v + 3 * v * v)
+    s1 = np.sqrt(np.maximum(k2, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g1 = np.nan_to_num(k3 / k2**1.5)
+        g2 = np.nan_to_num(k4 / k2**2 - 3)
+    # the CDF bends on the scale of its narrowest component: steps are judged on that
+    narrow = np.min(sd, axis=0)
     for j, q in enumerate(qs):
-        start = np.clip(m1 + s1 * special.ndtri(q), lo, hi)
-        out[todo, j] = _solve_cdf(w, mean, sd, q, lo.copy(), hi.copy(), start, s1)
+        z = special.ndtri(q)
+        cf = z + (z * z - 1) * g1 / 6 + (z**3 - 3 * z) * g2 / 24 - (2 * z**3 - 5 * z) * g1**2 / 36
+        start = np.clip(m1 + s1 * cf, lo, hi)
+        out[todo, j] = _solve_cdf(w, mean, sd, q, lo.copy(), hi.copy(), start, narrow)
     return out
 
 
@@ -497,10 +642,10 @@ def _solve_cdf(w, mean, sd, q, lo, hi, x, scale, max_iter=200):
     """Roots of ``sum_g w_g Phi((x - mean_g) / sd_g) = q`` for each column (see above).
 
     Halley's method (cubic convergence), kept inside the shrinking bracket by bisection.
-    A Halley step shorter than 1e-5 of the mixture's SD (``scale``) leaves an error of
-    the order of its cube (1e-15 SD), a Newton step shorter than 1e-8 SD one of its
-    square, so the point it leads to is taken as the root without another evaluation of
-    the CDF, the expensive part.
+    A Halley step shorter than 1e-5 of the narrowest component's SD (``scale``, the
+    scale on which the CDF bends) leaves an error of the order of its cube (1e-15 SD), a
+    Newton step shorter than 1e-8 SD one of its square, so the point it leads to is
+    taken as the root without another evaluation of the CDF, the expensive part.
     """
     active = np.arange(len(x))
     last = np.full(len(x), np.inf)  # |F| at the previous point, to see progress

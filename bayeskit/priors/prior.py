@@ -101,17 +101,22 @@ _FAMILY_BY_LOWER = {name.lower(): fam for name, fam in FAMILIES.items()}
 
 
 def _quantile(
-    q: np.ndarray, standard: Callable, scale: float, loc: float, upper: float = _INF
+    q: np.ndarray,
+    standard: Callable,
+    scale: float,
+    loc: float,
+    upper: float = _INF,
+    lower: float = 0.0,
 ) -> np.ndarray:
     """Return what a frozen ``scipy.stats`` distribution's ``ppf`` returns, without it.
 
-    That is ``standard(q) * scale + loc`` inside (0, 1), the support's ends (``0 * scale
-    + loc`` and ``upper * scale + loc``) at 0 and 1, and nan outside.
+    That is ``standard(q) * scale + loc`` inside (0, 1), the support's ends (``lower *
+    scale + loc`` and ``upper * scale + loc``) at 0 and 1, and nan outside.
     """
     inside = (q > 0) & (q < 1)
     with np.errstate(all="ignore"):
         out = standard(np.where(inside, q, 0.5)) * scale + loc
-    out = np.where(q == 0, 0.0 * scale + loc, np.where(q == 1, upper * scale + loc, out))
+    out = np.where(q == 0, lower * scale + loc, np.where(q == 1, upper * scale + loc, out))
     out = np.where(inside | (q == 0) | (q == 1), out, np.nan)
     return np.asarray(out, dtype=float)
 
@@ -424,7 +429,7 @@ class Prior:
         >>> all(np.array_equal(parse_prior(t).ppf(q), parse_prior(t).scipy().ppf(q),
         ...                    equal_nan=True)
         ...     for t in ("HalfNormal(0.5)", "HalfCauchy(2)", "Exponential(3)",
-        ...               "Uniform(0, 4)", "LogNormal(-1, 0.7)"))
+        ...               "Uniform(0, 4)", "LogNormal(-1, 0.7)", "Normal(1, 2)"))
         True
         """
         q = np.asarray(q, dtype=float)
@@ -441,6 +446,8 @@ class Prior:
         """Return ``(standard quantile, scale, loc[, upper])`` as ``scipy.stats`` has them."""
         p = self.params
         match self.family:
+            case "Normal":
+                return ndtri, p["sigma"], p["mu"], _INF, -_INF
             case "HalfNormal":
                 return lambda u: ndtri((1 + u) / 2.0), p["sigma"], 0.0
             case "HalfCauchy":
