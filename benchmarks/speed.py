@@ -51,11 +51,13 @@ def log(msg: str) -> None:
     print(f"[speed] {msg}", file=sys.stderr, flush=True)
 
 
-def run(cmd: list[str], *, env: dict | None = None, check: bool = True) -> tuple[float, float, str]:
+def run(
+    cmd: list[str], *, env: dict | None = None, check: bool = True, cwd: Path = ROOT
+) -> tuple[float, float, str]:
     """Run ``cmd``; return (wall seconds, the peak MB it printed, if any, and stdout)."""
     start = time.perf_counter()
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, **(env or {})},
     )  # fmt: skip
     out, err = proc.communicate()
@@ -77,12 +79,19 @@ def median_time(cmd: list[str], repeats: int) -> float:
 
 
 def py_snippet(python: str, body: str) -> tuple[float, float, str]:
-    """Run ``body`` under ``python``; the snippet prints its own timing as SECONDS x."""
+    """Run ``body`` under ``python``; the snippet prints its own timing as SECONDS x.
+
+    It runs in an empty folder, so that ``python -c`` imports the bayeskit installed for
+    ``python`` (the baseline's), not the one in the current folder.
+    """
     code = textwrap.dedent(body) + textwrap.dedent("""
-        import resource
+        import resource, bayeskit
         print("PEAK_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        print("BAYESKIT", bayeskit.__file__)
     """)
-    _, peak, out = run([python, "-c", code], env={"PYTHONWARNINGS": "ignore"})
+    with tempfile.TemporaryDirectory() as empty:
+        _, peak, out = run([python, "-c", code], env={"PYTHONWARNINGS": "ignore"}, cwd=Path(empty))
+    log("  ran " + next(line for line in out.splitlines() if line.startswith("BAYESKIT")))
     seconds = next(
         float(line.split()[1]) for line in out.splitlines() if line.startswith("SECONDS")
     )
