@@ -293,7 +293,7 @@ def batch(
     source: str | Path,
     out: str | Path,
     *,
-    scheduler: str | None = "local",
+    scheduler: str | None = "auto",
     workers: int | None = None,
     retries: int = 2,
     seed: int = 0,
@@ -310,7 +310,9 @@ def batch(
     out : str or Path
         The batch folder: ``fits/<name>/`` per fit, ``batch.csv``, ``manifest.json``.
     scheduler, workers, retries
-        Where and how the fits run (:func:`bayeskit.parallel.run_tasks`).
+        Where and how the fits run (:func:`bayeskit.parallel.run_tasks`; ``"auto"``, the
+        default, runs a plain loop on two cores or for a few fits). The manifest records
+        the choice and why (``scheduler``, ``scheduler_reason``).
     seed : int
         Seeds the fits that have no seed of their own.
     force : bool
@@ -381,14 +383,16 @@ def _run_batch(tasks, out: Path, *, source, seed, force, run_options, report) ->
     write_json(out / "manifest.json", record)
     # --force refits everything; otherwise a fit whose files are intact is kept
     todo = [t for t in tasks if force or not finished(t, fits_dir)]
-    results = {}
+    results, where = {}, {}
     for i, result in run_tasks(
         run_task,
         [(asdict(t), str(fits_dir), report) for t in todo],
         label="fits",
+        record=where,
         **run_options,
     ):
         results[todo[i].name] = result
+    record |= where
     frames = []
     for t in tasks:
         res = results.get(t.name)

@@ -19,7 +19,6 @@ import functools
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from bayeskit.errors import UserError
 
@@ -32,6 +31,9 @@ MIN_REPLICATES = 50
 #: The most memory the posterior draws of one fit may take (``--draws`` and ``--chains``
 #: beyond it are refused before anything runs): 4 GiB.
 MAX_POSTERIOR_BYTES = 4 * 2**30
+#: about the seconds of one MCMC SBC replicate with a warm compile cache, for the
+#: scheduler's choice (bayeskit.parallel.choose_scheduler)
+SBC_REPLICATE_S = 1.0
 
 
 def __getattr__(name: str):
@@ -97,33 +99,28 @@ def sbc_normal_normal(
     >>> bool(ranks["rank"].between(0, 9).all())
     True
     """
-    from bayeskit.exact import exact_posterior
-    from bayeskit.families.data import StudyData
+    from bayeskit.exact import exact_posteriors
 
     if replicates < 1 or studies < 1 or draws < 1:
         raise UserError("replicates, studies and draws must be at least 1")
     rng = np.random.default_rng(seed)
     scale = float(np.nan_to_num(priors["tau"].ppf(0.5), nan=1.0)) or 1.0
     sei = np.linspace(0.5, 2.0, studies) * scale if sei is None else np.asarray(sei, float)
-    labels = [f"S{i}" for i in range(studies)]
-    rows = []
-    for rep in range(replicates):
+    # simulate every replicate first (the random numbers in the order they always had),
+    # then compute all the posteriors at once: the exact engine's vectorised form
+    truths, ys, seeds = [], [], []
+    for _ in range(replicates):
         mu = float(priors["mu"].ppf(rng.uniform()))
         tau = float(priors["tau"].ppf(rng.uniform()))
         theta = rng.normal(mu, tau, size=studies)
-        y = rng.normal(theta, sei)
-        data = StudyData(
-            labels, y, sei, pd.DataFrame(index=labels), None, pd.DataFrame({"yi": y}, index=labels)
-        )
-        post = exact_posterior(data, fit_priors or priors).draws(
-            draws, seed=int(rng.integers(2**31)), chains=1
-        )["posterior"]
-        truth = {"mu": mu, "tau": tau, "theta[S0]": theta[0]}
-        sampled = {
-            "mu": post["mu"].values.ravel(),
-            "tau": post["tau"].values.ravel(),
-            "theta[S0]": post["theta"].values[..., 0].ravel(),
-        }
+        ys.append(rng.normal(theta, sei))
+        truths.append({"mu": mu, "tau": tau, "theta[S0]": theta[0]})
+        seeds.append(int(rng.integers(2**31)))
+    posts = exact_posteriors(np.array(ys), sei, fit_priors or priors)
+    rows = []
+    for rep, (post, truth, draw_seed) in enumerate(zip(posts, truths, seeds, strict=True)):
+        drawn = post.draw_arrays(draws, seed=draw_seed, chains=1)
+        sampled = {"mu": drawn["mu"], "tau": drawn["tau"], "theta[S0]": drawn["theta"][:, 0]}
         for name, value in truth.items():
             x = sampled[name]
             rank = int(np.sum(x < value))
@@ -184,6 +181,8 @@ def sbc_summary(ranks: pd.DataFrame, draws: int, bins: int = 10) -> pd.DataFrame
     >>> summary.loc["mu", ["replicates", "chi2", "p_uniform", "coverage_95"]].tolist()
     [10.0, 0.0, 1.0, 1.0]
     """
+    from scipy import stats  # here: `fit` checks sizes with this module, and stats is slow
+
     if (draws + 1) % bins:
         raise UserError(f"draws + 1 ({draws + 1}) must be divisible by bins ({bins})")
     out = []
@@ -312,7 +311,7 @@ def sbc(
     target_accept: float = 0.95,
     seed: int = 0,
     chunk: int = 10,
-    scheduler: str | None = "local",
+    scheduler: str | None = "auto",
     workers: int | None = None,
     progress: bool = False,
 ) -> pd.DataFrame:
@@ -342,8 +341,10 @@ def sbc(
     chunk : int
         Replicates per task.
     scheduler, workers
-        Where the tasks run (see :func:`bayeskit.parallel.run_tasks`): ``"local"`` (a
-        LocalCluster, the default), ``tcp://host:port`` or ``"none"`` (this process).
+        Where the tasks run (see :func:`bayeskit.parallel.run_tasks`): ``"auto"`` (the
+        default: a plain loop on two cores or few chunks, else a LocalCluster),
+        ``"local"`` (a LocalCluster), ``tcp://host:port`` or ``"none"`` (this process).
+        The choice and its reason are in the result's ``attrs["scheduler"]``.
     progress : bool
 
     Returns
@@ -404,7 +405,7 @@ def sbc(
          [truths[r] for r in reps], sampling, seed)
         for reps in chunks
     ]  # fmt: skip
-    rows = []
+    rows, where = [], {}
     for _, result in run_tasks(
         _sbc_chunk,
         tasks,
@@ -412,10 +413,14 @@ def sbc(
         workers=workers,
         progress=progress,
         label="sbc",
+        task_seconds=SBC_REPLICATE_S * chunk,
+        record=where,
     ):
         rows.extend(result)
     # chunks finish in any order; within a replicate the rows are already in `names` order
-    return pd.DataFrame(rows).sort_values("replicate", kind="stable").reset_index(drop=True)
+    ranks = pd.DataFrame(rows).sort_values("replicate", kind="stable").reset_index(drop=True)
+    ranks.attrs["scheduler"] = where
+    return ranks
 
 
 def sbc_family(model: str, method: str = "mcmc"):
@@ -476,6 +481,7 @@ def plot_sbc(ranks: pd.DataFrame, draws: int, path, *, bins: int = 10, prob: flo
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from arviz_stats.ecdf_utils import ecdf_pit
+    from scipy import stats
 
     names = list(dict.fromkeys(ranks["parameter"]))
     fig, axes = plt.subplots(

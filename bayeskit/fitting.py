@@ -14,6 +14,7 @@ numerically, in milliseconds, and draws from it for plots.
 
 from __future__ import annotations
 
+import functools
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +49,8 @@ class Fit:
     idata : xarray.DataTree
         Groups ``posterior``, ``posterior_predictive``, ``log_likelihood``,
         ``sample_stats``, ``observed_data``, ``constant_data``, ``prior`` (MCMC); the exact
-        engine gives ``posterior`` draws only.
+        engine gives ``posterior`` draws and ``log_likelihood`` only, drawn when first
+        asked for (its summary needs no draws).
     model : pymc.Model or None
         The model, to extend in raw PyMC (None for the exact engine).
     family, method : str
@@ -98,6 +100,8 @@ class Fit:
     settings: dict
     exact: Any = None
     checks: list = field(default_factory=list)
+    #: makes ``idata`` when first read (the exact engine's draws), then forgotten
+    draw: Any = field(default=None, repr=False, compare=False)
 
     def summary(self) -> pd.DataFrame:
         """Posterior summary: exact for the exact engine, with MCMC columns otherwise.
@@ -238,9 +242,30 @@ class Fit:
         leans on it), not that the posterior was computed wrongly; it is reported in
         ``checks`` and in the report, but does not fail ``--strict``.
         """
+        checks = [c for c in self.checks if c.name != "pareto_k"]
+        if not checks:  # the exact engine: nothing to check (and no ArviZ to import)
+            return "pass"
         from bayeskit.diagnostics import verdict
 
-        return verdict([c for c in self.checks if c.name != "pareto_k"])
+        return verdict(checks)
+
+
+def _get_idata(self: Fit):
+    tree = self.__dict__.get("_idata")
+    if tree is None and self.draw is not None:
+        tree, self.draw = self.draw(), None
+        self.__dict__["_idata"] = tree
+    return tree
+
+
+def _set_idata(self: Fit, value) -> None:
+    self.__dict__["_idata"] = value
+
+
+# `idata` is a dataclass field read through a property, so that an exact fit draws its
+# 4,000 posterior draws (and their log-likelihood) only when something reads them:
+# `bayeskit fit --json` and a summary of 20,000 studies never do
+Fit.idata = property(_get_idata, _set_idata, doc="The ArviZ DataTree (see the class).")
 
 
 def fit(
@@ -377,13 +402,8 @@ def fit(
         "priors_given": sorted(priors or {}),
     }
     if engine == "exact":
-        from bayeskit.loo import study_log_likelihood
-
-        idata = post.draws(draws * chains, seed=seed, chains=chains)
-        # the exact engine's draws get the same leave-one-study-out log-likelihood as an
-        # MCMC fit's, so that compare and the report treat both engines alike
-        idata = study_log_likelihood(fam, prepared, idata, chosen)
-        return Fit(idata, None, fam.name, "exact", prepared, chosen, settings, exact=post)
+        draw = functools.partial(_exact_draws, fam, prepared, chosen, post, draws, chains, seed)
+        return Fit(None, None, fam.name, "exact", prepared, chosen, settings, exact=post, draw=draw)
     settings["auto_refit"] = bool(auto_refit)
     sampling = {"draws": draws, "chains": chains, "seed": seed, "sampler": sampler}
     attempts, fits = [], []
@@ -427,6 +447,16 @@ def _badness(result: Fit, record: dict) -> tuple[int, int]:
 def _settled(result: Fit, record: dict) -> bool:
     """Return True when an attempt needs no refit: no divergences, agreement where checked."""
     return _badness(result, record) == (0, 0)
+
+
+def _exact_draws(fam, prepared, chosen, post, draws: int, chains: int, seed: int):
+    """Draw from the exact posterior; add the log-likelihood LOO needs; return the tree."""
+    from bayeskit.loo import study_log_likelihood
+
+    idata = post.draws(draws * chains, seed=seed, chains=chains)
+    # the exact engine's draws get the same leave-one-study-out log-likelihood as an
+    # MCMC fit's, so that compare and the report treat both engines alike
+    return study_log_likelihood(fam, prepared, idata, chosen)
 
 
 def _mcmc(fam, prepared, chosen, options, settings, progress, sampling, tried=()) -> Fit:

@@ -6,6 +6,9 @@ and ``batch`` hand it a function and a list of task arguments. By default it sta
 numba-compiled log densities hold the GIL, so processes, not threads, give parallelism);
 ``scheduler="tcp://host:port"`` uses an existing cluster; ``scheduler="none"`` runs the
 tasks in a plain loop in this process (the reference the others must agree with).
+``scheduler="auto"`` (the default) chooses between the two (:func:`choose_scheduler`):
+a LocalCluster costs seconds to start and each worker loads the compiled samplers
+again, which a two-core machine never earns back.
 
 Each worker process keeps its own cache of compiled samplers (:mod:`bayeskit.sampling.compiled`),
 so a worker compiles each model structure once however many tasks it runs. Failed
@@ -43,6 +46,60 @@ def default_workers() -> int:
 
 #: Seconds to wait for a Dask scheduler to answer before the address is refused.
 PROBE_TIMEOUT = 5.0
+#: ``auto`` runs a plain loop on this many cores or fewer: on two cores a LocalCluster
+#: made the OUD sensitivity analysis 2x slower (61 s against 28 s; benchmarks/speed.py)
+LOOP_CORES = 2
+#: seconds a LocalCluster costs before it pays: start, workers importing bayeskit and
+#: loading the compile cache (benchmarks/speed.py measures it)
+CLUSTER_START_S = 10.0
+#: a task's seconds when the caller cannot say (an MCMC refit with a warm compile cache)
+DEFAULT_TASK_S = 2.0
+
+
+def choose_scheduler(
+    scheduler: str | None,
+    tasks: int,
+    *,
+    workers: int | None = None,
+    task_seconds: float | None = None,
+) -> tuple[str, str]:
+    """Return ``(scheduler, reason)``: where ``tasks`` tasks run, and why, for the manifest.
+
+    ``"auto"`` (or None) runs a plain loop (``"none"``) on :data:`LOOP_CORES` cores or
+    fewer, and otherwise when the tasks would take less time in a loop than on a
+    LocalCluster, estimated as ``CLUSTER_START_S + tasks x task_seconds / cores``;
+    then ``"local"``. Anything else is kept, as asked.
+
+    Examples
+    --------
+    >>> choose_scheduler("auto", 40, workers=2)[0]
+    'none'
+    >>> print(choose_scheduler("auto", 3, workers=8, task_seconds=1.0)[1])
+    auto: a plain loop (3 tasks of about 1 s: 3 s in a loop, about 10 s on a LocalCluster of 8
+    workers)
+    >>> choose_scheduler("auto", 100, workers=8, task_seconds=2.0)[0]
+    'local'
+    >>> choose_scheduler("none", 100)
+    ('none', 'as asked (--scheduler none)')
+    """
+    if scheduler not in (None, "auto"):
+        return scheduler, f"as asked (--scheduler {scheduler})"
+    cores = workers or default_workers()
+    if cores <= LOOP_CORES:
+        return "none", (
+            f"auto: a plain loop ({cores} core{'s' * (cores != 1)}: a LocalCluster's start "
+            "and each worker's compile-cache load cost more than the second core gives)"
+        )
+    each = DEFAULT_TASK_S if task_seconds is None else max(float(task_seconds), 0.0)
+    loop = tasks * each
+    cluster = CLUSTER_START_S + loop / cores
+    how = (
+        f"{tasks} tasks of about {each:.2g} s: {loop:.0f} s in a loop, about {cluster:.0f} s "
+        f"on a LocalCluster of {cores} workers"
+    )
+    if cluster < loop:
+        return "local", f"auto: a LocalCluster ({how})"
+    return "none", f"auto: a plain loop ({how})"
 
 
 def check_run_options(*, workers: int | None = None, retries: int = 0) -> None:
@@ -191,11 +248,13 @@ def run_tasks(
     func: Callable[..., Any],
     tasks: Sequence[tuple],
     *,
-    scheduler: str | None = None,
+    scheduler: str | None = "auto",
     workers: int | None = None,
     retries: int = 2,
     progress: bool = True,
     label: str = "fits",
+    task_seconds: float | None = None,
+    record: dict | None = None,
 ) -> Iterator[tuple[int, Any]]:
     """Run ``func(*task)`` for every task; yield ``(index, result)`` as each finishes.
 
@@ -206,8 +265,10 @@ def run_tasks(
     tasks : sequence of tuple
         The arguments of each call.
     scheduler : str, optional
-        ``tcp://host:port`` of a running Dask scheduler; ``"local"`` or None starts a
-        LocalCluster; ``"none"`` runs the tasks in this process, one after another.
+        ``"auto"`` (default, or None): a plain loop or a LocalCluster, whichever
+        :func:`choose_scheduler` expects to be faster; ``tcp://host:port`` of a running
+        Dask scheduler; ``"local"`` starts a LocalCluster; ``"none"`` runs the tasks in
+        this process, one after another.
     workers : int, optional
         Worker processes of the LocalCluster (default: one per core).
     retries : int
@@ -216,6 +277,11 @@ def run_tasks(
         Show a progress bar.
     label : str
         What the progress bar counts.
+    task_seconds : float, optional
+        About how long one task takes, for ``"auto"`` (e.g. the time of a fit just made).
+    record : dict, optional
+        Receives ``scheduler`` (where the tasks ran) and ``scheduler_reason``, for the
+        caller's manifest.
 
     Examples
     --------
@@ -225,6 +291,11 @@ def run_tasks(
     from rich.progress import Progress
 
     check_run_options(workers=workers, retries=retries)
+    scheduler, reason = choose_scheduler(
+        scheduler, len(tasks), workers=workers, task_seconds=task_seconds
+    )
+    if record is not None:
+        record.update(scheduler=scheduler, scheduler_reason=reason)
     bar = Progress(transient=True, disable=not progress)
     with bar:
         job = bar.add_task(label, total=len(tasks))

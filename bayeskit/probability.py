@@ -127,17 +127,16 @@ def probability(fit, event: str) -> float:
     from bayeskit.heterogeneity import heterogeneity_draws, typical_variance_of
 
     ev = parse_event(event)
-    post = fit.idata["posterior"]
     exact = fit.exact
     if exact is not None:
-        mixtures = exact._mixtures()
+        mixtures = exact.mixture_names()
         has_tau = exact.pooling != "none"
         if ev.name in mixtures or (ev.name == "tau" and has_tau):
             return exact.prob(ev.name, ev.op, ev.value)
         base, inverse = _monotone_exact(typical_variance_of(fit)).get(ev.name, (None, None))
         if base in mixtures or (base == "tau" and has_tau):
             return exact.prob(base, ev.op, float(inverse(ev.value)))
-    draws = _scalar_draws(post) | heterogeneity_draws(fit)
+    draws = _scalar_draws(fit.idata["posterior"]) | heterogeneity_draws(fit)
     if ev.name not in draws:
         names = sorted(draws, key=lambda n: (n.startswith("theta["), n))
         shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")

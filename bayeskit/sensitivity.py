@@ -9,6 +9,8 @@ posterior changes when the prior or the likelihood is raised to a power near 1.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 
@@ -20,7 +22,7 @@ def sensitivity(
     *,
     headline: list[str] | None = None,
     progress=None,
-    scheduler: str | None = "none",
+    scheduler: str | None = "auto",
     workers: int | None = None,
 ) -> dict:
     """Refit ``spec`` under its alternative priors and leave-one-study-out.
@@ -37,15 +39,18 @@ def sensitivity(
     progress : callable, optional
         Called as ``progress(label, done, total)`` as the fits finish.
     scheduler, workers
-        Where the refits run: ``"none"`` (this process, the default), ``"local"`` (a
-        Dask LocalCluster) or ``tcp://host:port``.
+        Where the refits run: ``"auto"`` (the default: a plain loop or a LocalCluster,
+        whichever :func:`bayeskit.parallel.choose_scheduler` expects to be faster given
+        the time of the main fit), ``"none"`` (this process), ``"local"`` (a Dask
+        LocalCluster) or ``tcp://host:port``.
 
     Returns
     -------
     dict
         ``table``: one row per (scenario, parameter) with mean, sd, q2.5, q97.5 and the
         shift of the mean in units of the main fit's posterior SD; ``psense``: the
-        power-scaling table or None; ``main``: the main fit.
+        power-scaling table or None; ``main``: the main fit; ``scheduler``: where the
+        refits ran and why (``scheduler``, ``scheduler_reason``).
 
     Examples
     --------
@@ -77,15 +82,24 @@ def sensitivity(
         scenarios.append((label, alt, ()))
     if progress:
         progress("main", 0, len(scenarios) + 1)
+    start = time.perf_counter()
     main, _, _ = fit_spec(spec, tables=False)
+    seconds = time.perf_counter() - start  # what each refit will take, about
     rows = _headline_rows("main", main, headline)
     if spec.sensitivity.leave_one_out:
         scenarios += [(f"without {study}", {}, (study,)) for study in main.data.study]
     tasks = [(files, kwargs, pri, exc, headline, label) for label, pri, exc in scenarios]
-    results = {}
-    for done, (i, result) in enumerate(
-        run_tasks(_refit, tasks, scheduler=scheduler, workers=workers, progress=False), start=1
-    ):
+    results, where = {}, {}
+    runs = run_tasks(
+        _refit,
+        tasks,
+        scheduler=scheduler,
+        workers=workers,
+        progress=False,
+        task_seconds=seconds,
+        record=where,
+    )
+    for done, (i, result) in enumerate(runs, start=1):
         results[i] = result
         if progress:
             progress(scenarios[i][0], done, len(scenarios) + 1)
@@ -99,7 +113,7 @@ def sensitivity(
         else np.nan
         for r in table.itertuples()
     ]
-    return {"table": table, "psense": power_scaling(main), "main": main}
+    return {"table": table, "psense": power_scaling(main), "main": main, "scheduler": where}
 
 
 def _refit(files, kwargs, priors, exclude, headline, label) -> list[dict]:

@@ -61,8 +61,10 @@ Measure = Enum("Measure", {m: m for m in (*MEASURE_CODES, *MEASURE_ALIASES)}, ty
 CHOICE = {"case_sensitive": False}
 
 SCHEDULER_HELP = (
-    "Where the fits run: 'local' (a Dask LocalCluster with one worker per core), "
-    "tcp://host:port (a running Dask scheduler) or 'none' (one after another here)."
+    "Where the fits run: 'auto' (a plain loop on 2 cores or when the fits are few and "
+    "quick, else a LocalCluster; the manifest says which and why), 'local' (a Dask "
+    "LocalCluster with one worker per core), tcp://host:port (a running Dask scheduler) "
+    "or 'none' (one after another here)."
 )
 # the options every many-fit command (sbc, batch, sensitivity) shares
 Scheduler = Annotated[str, typer.Option(help=SCHEDULER_HELP)]
@@ -697,7 +699,7 @@ def sensitivity(
     out: Annotated[
         Path, typer.Option(help="Folder to write sensitivity.csv, .png and psense.csv into.")
     ],
-    scheduler: Scheduler = "local",
+    scheduler: Scheduler = "auto",
     workers: Workers = None,
     force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
     quiet: Quiet = False,
@@ -707,7 +709,7 @@ def sensitivity(
     from rich.console import Console
 
     from bayeskit.cli.terminal import muted
-    from bayeskit.outputs import staged_dir, write_file
+    from bayeskit.outputs import staged_dir, write_file, write_json
     from bayeskit.parallel import check_run_options
     from bayeskit.sensitivity import plot
     from bayeskit.sensitivity import sensitivity as run
@@ -734,6 +736,7 @@ def sensitivity(
         plot(result["table"], tmp / "sensitivity.png")
         if result["psense"] is not None:
             write_file(tmp / "psense.csv", result["psense"].to_csv(float_format="%.10g"))
+        write_json(tmp / "manifest.json", {"command": sys.argv, **result["scheduler"]})
     if not quiet:
         table = result["table"].set_index("scenario")
         _print_table(
@@ -769,7 +772,7 @@ def sbc(
         typer.Option(help="A prior as NAME=DIST replacing the SBC default (repeatable)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same ranks.")] = 0,
-    scheduler: Scheduler = "local",
+    scheduler: Scheduler = "auto",
     workers: Workers = None,
     force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
     quiet: Quiet = False,
@@ -812,6 +815,7 @@ def sbc(
         workers=workers,
         progress=not quiet,
     )
+    settings |= ranks.attrs.get("scheduler", {})  # where the replicates ran, and why
     summary = write_sbc_run(ranks, out, settings=settings, command=sys.argv, force=force)
     if not quiet:
         _print_table(
@@ -842,7 +846,7 @@ def batch(
     out: Annotated[
         Path, typer.Option(help="Batch folder: fits/<name>/, batch.csv, manifest.json.")
     ],
-    scheduler: Scheduler = "local",
+    scheduler: Scheduler = "auto",
     workers: Workers = None,
     retries: Annotated[int, typer.Option(help="Retries of a failed fit (0 or more).")] = 2,
     seed: Annotated[int, typer.Option(help="Seeds the fits whose spec has no seed.")] = 0,

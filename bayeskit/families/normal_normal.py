@@ -73,7 +73,9 @@ def residual_tau2_dl(data: StudyData) -> float:
     xtwx_inv = np.linalg.pinv(X.T @ (w[:, None] * X))
     beta = xtwx_inv @ (X.T @ (w * y))
     q = np.sum(w * (y - X @ beta) ** 2)
-    trace_p = np.trace((w[:, None] * X) @ xtwx_inv @ (X.T * w))
+    # tr P as the sum of its diagonal, row by row: P itself is k x k (3 GB at k = 20,000)
+    wx = w[:, None] * X
+    trace_p = np.einsum("ij,ij->", wx @ xtwx_inv, wx)
     return max(0.0, (q - (k - p)) / (np.sum(w) - trace_p))
 
 

@@ -138,12 +138,16 @@ def netcdf_bytes(tree) -> bytes:
     >>> netcdf_bytes(tree)[:4]
     b'\x89HDF'
     """
-    import dask
+    import contextlib
+    import sys
 
     buffer = io.BytesIO()
     # inside a Dask worker xarray would take a cluster-wide lock named after the target,
-    # which a BytesIO cannot name; the tree is in memory, so no scheduler is involved
-    with dask.config.set(scheduler="synchronous"):
+    # which a BytesIO cannot name; the tree is in memory, so no scheduler is involved.
+    # Outside Dask (dask not imported) there is nothing to switch off.
+    dask = sys.modules.get("dask")
+    synchronous = dask.config.set(scheduler="synchronous") if dask else contextlib.nullcontext()
+    with synchronous:
         tree.to_netcdf(buffer, engine="h5netcdf")
     return buffer.getvalue()
 

@@ -14,6 +14,7 @@ only read its posterior.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -643,12 +644,79 @@ def rank_figure(run: Run) -> Figure | None:
 
     cols = min(panels, 4)
     rows = -(-panels // cols)
-    pc = arviz_plots.plot_rank(
-        run.tree,
-        var_names=names,
-        method="envelope",
-        backend="matplotlib",
-        col_wrap=cols,
-        figure_kwargs={"figsize": (2.6 * cols + 0.4, 2.3 * rows + 0.3), "layout": "constrained"},
-    )
+    with _remembered_bands():
+        pc = arviz_plots.plot_rank(
+            run.tree,
+            var_names=names,
+            method="envelope",
+            backend="matplotlib",
+            col_wrap=cols,
+            figure_kwargs={
+                "figsize": (2.6 * cols + 0.4, 2.3 * rows + 0.3),
+                "layout": "constrained",
+            },
+        )
     return pc.viz["figure"].item()
+
+
+@contextmanager
+def _remembered_bands():
+    """Keep the rank plot's simultaneous band on disk: 3 s of a 12 s main job, every run.
+
+    arviz-stats finds the band's pointwise probability from 1,000 simulations
+    (``ecdf_utils.simulate_confidence_bands``) that depend only on the numbers of draws
+    and chains and the band's probability, under a fixed seed (214) when none is given.
+    That number is kept in ``rank_bands.json`` in bayeskit's cache folder
+    (``$BAYESKIT_CACHE_DIR``, else ``~/.cache/bayeskit``) and reused: the same figure,
+    without the simulations. Other seeds, or an arviz-stats without the function, are
+    left alone.
+    """
+    import json
+    import os
+    from pathlib import Path
+
+    from arviz_stats import ecdf_utils
+
+    from bayeskit.outputs import write_file
+
+    original = getattr(ecdf_utils, "simulate_confidence_bands", None)
+    if original is None:
+        yield
+        return
+    root = os.environ.get("BAYESKIT_CACHE_DIR") or Path(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "bayeskit"
+    )  # as bayeskit.sampling._cfunc.cache_dir, which imports numba
+    path = Path(root) / "rank_bands.json"
+
+    def simulate(n_draws, n_chains, eval_points, prob, n_simulations, rng):
+        fixed = rng.bit_generator.state == np.random.default_rng(214).bit_generator.state
+        grid = np.array_equal(eval_points, np.arange(1, n_draws) / n_draws)
+        if not (fixed and grid):
+            return original(n_draws, n_chains, eval_points, prob, n_simulations, rng)
+        key = f"{ecdf_utils.__name__} {_version('arviz-stats')} {n_draws} {n_chains} "
+        key += f"{float(prob)!r} {n_simulations}"
+        try:
+            known = json.loads(path.read_text())
+        except (OSError, ValueError):
+            known = {}
+        if key in known:
+            return float(known[key])
+        value = original(n_draws, n_chains, eval_points, prob, n_simulations, rng)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_file(path, json.dumps(known | {key: float(value)}, indent=1))
+        except (OSError, UserError):  # a read-only cache: compute it every time
+            pass
+        return value
+
+    ecdf_utils.simulate_confidence_bands = simulate
+    try:
+        yield
+    finally:
+        ecdf_utils.simulate_confidence_bands = original
+
+
+def _version(name: str) -> str:
+    from importlib.metadata import version
+
+    return version(name)

@@ -41,6 +41,8 @@ def sample(
     """
     import pymc as pm
 
+    if _QUIET:  # PyMC set its logger to INFO when imported just now
+        quiet_pymc()
     exact_float_math()
     seeds = np.random.SeedSequence(seed).generate_state(3)
     if sampler == "nutpie":
@@ -105,10 +107,16 @@ def exact_float_math() -> None:
     pytensor.config.numba__fastmath = False
 
 
+#: set by :func:`quiet_pymc`: :func:`sample` silences PyMC again after importing it
+_QUIET = False
+
+
 def quiet_pymc() -> None:
     """Silence PyMC's INFO messages (``Sampling: [y]``) for this process.
 
-    PyMC sets its logger to INFO when it is first imported, so it is imported here first.
+    PyMC sets its logger to INFO when it is first imported, so the level is set now and
+    again by :func:`sample` once PyMC is imported: a fit by the exact engine never
+    imports PyMC at all (a second of the command's time).
 
     Examples
     --------
@@ -119,6 +127,6 @@ def quiet_pymc() -> None:
     """
     import logging
 
-    import pymc  # noqa: F401
-
+    global _QUIET
+    _QUIET = True
     logging.getLogger("pymc").setLevel(logging.WARNING)
