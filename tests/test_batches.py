@@ -191,7 +191,13 @@ def test_resume_refits_a_fit_whose_files_are_damaged(manifest, tmp_path, damage)
     first = batch(manifest, out, scheduler="none")
     fit = out / "fits" / "fit2"
     record = json.loads((fit / "manifest.json").read_text())
-    assert set(record["outputs"]) == {"summary.csv", "data.csv", "diagnostics.json", "posterior.nc"}
+    assert set(record["outputs"]) == {
+        "summary.csv",
+        "data.csv",
+        "diagnostics.json",
+        "posterior.nc",
+        "small_study.csv",
+    }
     if damage == "truncate":
         (fit / "summary.csv").write_bytes((fit / "summary.csv").read_bytes()[:40])
     elif damage == "delete":
