@@ -45,6 +45,11 @@ _LEGACY_FILES = {
         "borrowing.csv",
         "report.html",
         "report.md",
+        # written since: a run folder whose manifest lost its list of outputs may hold them
+        "small_k.csv",
+        "small_study.csv",
+        "methods.md",
+        "shapes.csv",
     },
     "sbc": {"ranks.csv", "summary.csv", "manifest.json", "report.md", "figures/sbc.png"},
     "sensitivity": {"sensitivity.csv", "sensitivity.png", "psense.csv"},
