@@ -63,6 +63,7 @@ def _with_questions(summary: pd.DataFrame, questions: pd.DataFrame) -> pd.DataFr
     """Summary rows for each question's answers, named ``question[<label>].<quantity>``."""
     rows = questions.reset_index()
     rows.index = [f"question[{r.question}].{r.quantity}" for r in rows.itertuples()]
-    rows = rows.drop(columns=["question", "quantity"])
+    # the labels (regimen, comparator, evidence, basis) are in the row name and questions.csv
+    rows = rows.drop(columns=["question", "quantity"]).select_dtypes("number")
     rows.index.name = "parameter"
     return pd.concat([summary, rows])

@@ -1,38 +1,55 @@
 """``exposure-response``: arm-level dose and route response across designs and indications.
 
 Each arm's systemic exposure is ``E = dose_mg_per_kg x F[route]`` (times the number of
-sessions when sessions act as a multiplier), where the bioavailability ``F[route]`` is
-uncertain: it has a Beta prior centred on the figure in ``data/routes.csv`` with that
+sessions only when sessions act as a multiplier; by default they are their own term),
+where the bioavailability ``F[route]`` is uncertain: it has a Beta prior centred on the figure in ``data/routes.csv`` with that
 table's stated SD (intravenous is 1 by definition). Placebo and no-drug arms have
 ``E = 0``. The treatment effect of an arm is
 
 * log-linear: ``beta[indication] * log2(1 + E / E_ref)``, so ``exp(beta)`` is the odds
   ratio per doubling of ``1 + E / E_ref`` (close to per doubling of exposure once
-  ``E >> E_ref``); or
-* Emax: ``emax[indication] * E / (ed50 + E)``;
+  ``E >> E_ref``); the reference exposure ``E_ref`` is a parameter with the prior
+  ``exposure_ref`` unless the spec fixes it; or
+* Emax: ``emax[indication] * E / (ed50 + E)`` with a prior on ``ed50`` (as MBNMAdose);
 
-plus, optionally, ``beta_sessions * log2(sessions)`` when sessions are a separate term,
+plus ``beta_sessions * log2(sessions)`` when sessions are a separate term (the default),
 and a route effect beyond pharmacokinetics ``route_effect[route] ~ Normal(0, route_sd)``
 for ketamine arms. Contrasts such as high vs low dose (both arms on ketamine) are
 handled by the arm structure: the data inform ``beta`` through the difference in
 exposure between arms.
 
-Binary arms: ``events ~ Binomial(n, expit(alpha[study] + effect + c * delta[study] +
-bias[study]))`` with random baselines ``alpha ~ Normal(alpha_mu[indication], alpha_sd)``
-(so single-arm studies inform the absolute level), ``c = +-1/2`` and
-``delta ~ Normal(0, tau)`` the study's deviation in its contrast. Study-level contrasts
-(a published log odds ratio, or an SMD for continuous outcomes) enter as
-``yi ~ Normal(effect(exp) - effect(ctl) + delta + bias, sei)``.
+Only within-study contrasts inform the dose response by default (``likelihood =
+"contrast"``, as MBNMAdose and model 4 of Jackson et al. 2018, Res Synth Methods 9:103,
+do): binary arms are ``events ~ Binomial(n, expit(alpha[study] + effect(control) +
+treated x (effect - effect(control) + delta[study] + bias[study])))`` with a separate
+baseline ``alpha[study] ~ baseline prior`` for every study (a nuisance parameter, a fixed
+effect), so control arms at different exposures in different trials do not inform the
+slope, and a single-arm study's level is absorbed by its own baseline. ``delta ~
+Normal(0, tau)`` is the study's deviation in its contrast. ``likelihood = "arm"`` keeps
+the arm-based version: random baselines ``alpha ~ Normal(alpha_mu[indication],
+alpha_sd)``, which lets single arms and the baselines of trials at different exposures
+inform the slope (a non-randomised comparison), and ``c = +-1/2`` loadings of delta.
+Study-level contrasts (a published log odds ratio, or an SMD for continuous outcomes)
+enter as ``yi ~ Normal(effect(exp) - effect(ctl) + delta + bias, sei)``.
 
-Non-randomised studies (every design but ``rct`` and ``crossover_rct``) get a
-design-specific bias ``bias[study] ~ Normal(bias_mean[design], bias_sd[design])``
-(Welton et al. 2009, JRSS-A 172:119; Prevost et al. 2000, Stat Med 19:3359):
-``bias_mean`` has a prior, ``bias_sd`` is set in the spec (default 0.3 cohort and case
-control, the analytic designs with their own comparison group; 0.5 case series and
-``non_randomised``, the fallback for any other design; 1.0 case report; on the log-odds
-or SMD scale), so such evidence moves the result only as much as the extra
-variance allows. Alternatively a power-prior weight per design multiplies that design's
-log-likelihood.
+The bias of a study acts on its relative effect (the experimental arm, or a single
+arm's change), never on both arms, so it does not cancel from a two-arm contrast. For
+non-randomised designs (every design but ``rct`` and ``crossover_rct``)
+``bias[study] = direction x bias_mean[design] + bias_sd[design] x z`` with ``z ~
+Normal(0, 1)`` and ``direction`` +1 when higher outcomes are benefit (``benefit``), so the
+bias favours the experimental arm on average. Defaults (``DEFAULT_BIAS_MEAN``,
+``DEFAULT_BIAS_SD``, log-odds scale; times sqrt(3)/pi on the SMD scale, Chinn 2000): a
+mean of 0.37, the exaggeration of odds ratios by trials with inadequate or unclear
+allocation concealment and subjective outcomes (ratio of odds ratios 0.69, Wood et al.
+2008, BMJ 336:601, the data behind the empirical bias priors of Welton et al. 2009,
+JRSS-A 172:119), and SDs of 0.3 (cohort, case control), 0.5 (case series,
+non_randomised) and 1.0 (case report), in the range of the internal biases elicited by
+Turner et al. 2009 (JRSS-A 172:21). ``bias_form = "proportional"`` multiplies the
+relative effect by ``exp(bias)`` instead (Turner et al.'s proportional bias). When
+several studies share a research group (a ``group`` column), a shared random effect
+``group_effect[group] ~ Normal(0, group_sd)`` adds to the bias of each of them,
+randomised or not. Alternatively a power-prior weight per design multiplies that
+design's log-likelihood.
 
 Indications (OUD, AUD, CUD, ...) share information through their slopes:
 ``beta[indication] ~ Normal(beta_mu, indication_sd)``; the prior on ``indication_sd``
@@ -54,8 +71,19 @@ DEFAULT_BIAS_SD = {
     "cohort": 0.3, "case_control": 0.3, "case_series": 0.5, "non_randomised": 0.5,
     "case_report": 1.0,
 }  # fmt: skip
+#: mean bias (favouring the experimental arm, log-odds scale) of each non-randomised
+#: design: -log(0.69), Wood et al. 2008's ratio of odds ratios for inadequate or unclear
+#: allocation concealment with subjective outcomes (a lower bound for no randomisation)
+DEFAULT_BIAS_MEAN = dict.fromkeys(DEFAULT_BIAS_SD, 0.37)
+#: mean log-factor of a proportional bias: an exaggeration of the relative effect by
+#: about a fifth (a judgement within Turner et al. 2009's elicited proportional biases)
+DEFAULT_PROPORTIONAL_MEAN = dict.fromkeys(DEFAULT_BIAS_SD, 0.2)
+#: log-odds to SMD (Chinn 2000, Stat Med 19:3127)
+LOGIT_TO_SMD = float(np.sqrt(3) / np.pi)
 FORMS = ("loglinear", "emax")
 SESSIONS = ("multiplier", "term", "ignore")
+LIKELIHOODS = ("contrast", "arm")
+BIAS_FORMS = ("additive", "proportional")
 
 
 @dataclass
@@ -79,6 +107,8 @@ class ExposureData:
     design: list[str]
     study_indication: np.ndarray
     study_design: np.ndarray  # index into design; -1 for randomised
+    group: list[str]  # research groups of two or more studies
+    study_group: np.ndarray  # index into group; -1 for a study alone in its group
     bioavailability: pd.DataFrame  # per route: mean, sd
     arms: pd.DataFrame  # binary arms
     contrasts: pd.DataFrame  # study-level contrasts
@@ -175,6 +205,7 @@ def exposure_data(
     # every route of the table is in the model, so a regimen by a route no study used can
     # still be predicted: its bioavailability is then carried by its prior alone
     route_list = list(routes.index)
+    group, study_group = _groups(rows, study)
     arms_out, con_out = _indexed(rows, study, route_list)
     bio = routes.loc[route_list].rename(
         columns={"bioavailability": "mean", "bioavailability_sd": "sd"}
@@ -186,6 +217,8 @@ def exposure_data(
         design=design,
         study_indication=np.array([indication.index(i) for i in first["indication"]]),
         study_design=np.array([design.index(d) if d in design else -1 for d in first["design"]]),
+        group=group,
+        study_group=study_group,
         bioavailability=bio,
         arms=arms_out,
         contrasts=con_out,
@@ -195,20 +228,45 @@ def exposure_data(
     )
 
 
+def _groups(rows: pd.DataFrame, study: list[str]) -> tuple[list[str], np.ndarray]:
+    """Research groups (the ``group`` column) that hold two or more studies.
+
+    A group of one study adds nothing a study's own bias does not, so it is left out.
+    """
+    if "group" not in rows or rows["group"].isna().all():
+        return [], np.full(len(study), -1)
+    per_study = rows.groupby(rows["study"].astype(str))["group"].agg(
+        lambda g: sorted(set(g.dropna().astype(str)))
+    )
+    several = per_study[per_study.map(len) > 1]
+    if len(several):
+        raise UserError(
+            f"column group: study {several.index[0]} has rows in several research groups "
+            f"({', '.join(several.iloc[0])}); a study belongs to one group"
+        )
+    of_study = {s: (g[0] if g else None) for s, g in per_study.items()}
+    counts = pd.Series([g for g in of_study.values() if g]).value_counts()
+    group = sorted(counts[counts > 1].index)
+    return group, np.array(
+        [group.index(of_study[s]) if of_study[s] in group else -1 for s in study]
+    )
+
+
 def _indexed(rows: pd.DataFrame, study: list[str], route_list: list[str]):
     """Split rows into arms and contrasts, with study and route indices and defaults."""
     arms_out = rows[rows["kind"] == "arm"].reset_index(drop=True)
     con_out = rows[rows["kind"] == "contrast"].reset_index(drop=True)
     if len(arms_out):
+        role = arms_out.get("role", pd.Series(None, index=arms_out.index))
         arms_out = arms_out.assign(
             label=arms_out["study"].astype(str) + ":" + arms_out["arm"].astype(str),
             study_idx=[study.index(s) for s in arms_out["study"].astype(str)],
             route_idx=_route_index(route_list, arms_out["route"]),
-            c=np.where(
-                arms_out.get("role", pd.Series(None, index=arms_out.index)) == "control", -0.5, 0.5
-            ),
+            c=np.where(role == "control", -0.5, 0.5),
+            treated=np.where(role == "control", 0.0, 1.0),
             sessions=arms_out["sessions"].fillna(1.0).astype(float),
         )
+        arms_out = _with_control_arm(arms_out, route_list)
     if len(con_out):
         con_out = con_out.assign(
             label=con_out["study"].astype(str),
@@ -220,6 +278,18 @@ def _indexed(rows: pd.DataFrame, study: list[str], route_list: list[str]):
             control_sessions=con_out["control_sessions"].fillna(0.0).astype(float),
         )
     return arms_out, con_out
+
+
+def _with_control_arm(arms: pd.DataFrame, route_list: list[str]) -> pd.DataFrame:
+    """Add each arm's study control regimen (``control_*``); no drug where there is none."""
+    ctl = arms[arms["treated"] == 0].drop_duplicates("study_idx").set_index("study_idx")
+    has = arms["study_idx"].isin(ctl.index)
+    pick = ctl.reindex(arms["study_idx"])
+    return arms.assign(
+        control_dose_mg_per_kg=np.where(has, pick["dose_mg_per_kg"].to_numpy(float), 0.0),
+        control_route_idx=np.where(has, pick["route_idx"].to_numpy(float), -1).astype(int),
+        control_sessions=np.where(has, pick["sessions"].to_numpy(float), 0.0),
+    )
 
 
 def beta_params(mean: float, sd: float) -> tuple[float, float]:
@@ -246,32 +316,51 @@ def build(
     priors: dict,
     *,
     form: str = "loglinear",
-    sessions: str = "multiplier",
-    exposure_ref: float = 0.1,
+    sessions: str = "term",
+    exposure_ref: float | None = None,
     route_effect: bool = False,
+    likelihood: str = "contrast",
+    bias_form: str = "additive",
+    bias_mean: dict[str, float] | None = None,
     bias_sd: dict[str, float] | None = None,
+    benefit: str = "higher",
+    group_effect: bool = True,
     design_weight: dict[str, float] | None = None,
     borrowing: bool = True,
 ):
     """Return the ``pymc.Model`` of the exposure-response model.
 
-    Dims: ``study``, ``arm``, ``contrast``, ``route``, ``indication``, ``design``.
+    Dims: ``study``, ``arm``, ``contrast``, ``route``, ``indication``, ``design``,
+    ``group``.
 
     Parameters
     ----------
     data : ExposureData
         From :func:`exposure_data`.
     priors : dict of str to Prior
-        ``beta_dose`` (or ``emax`` and ``ed50``), ``tau``, ``baseline``, ``baseline_sd``,
-        and as needed ``indication_sd``, ``beta_sessions``, ``route_sd``, ``bias``.
+        ``beta_dose`` (or ``emax`` and ``ed50``), ``tau``, ``baseline``, and as needed
+        ``exposure_ref``, ``baseline_sd``, ``indication_sd``, ``beta_sessions``,
+        ``route_sd``, ``group_sd``.
     form : {"loglinear", "emax"}
-    sessions : {"multiplier", "term", "ignore"}
-    exposure_ref : float
-        Reference systemic exposure (mg/kg) of the log-linear form.
+    sessions : {"term", "multiplier", "ignore"}
+    exposure_ref : float, optional
+        Reference systemic exposure (mg/kg) of the log-linear form; None estimates it
+        (prior ``exposure_ref``).
     route_effect : bool
         Add a route effect beyond pharmacokinetics.
-    bias_sd : dict, optional
-        Extra SD of each non-randomised design's bias (defaults: ``DEFAULT_BIAS_SD``).
+    likelihood : {"contrast", "arm"}
+        Fixed study baselines (only within-study contrasts inform the dose response) or
+        random baselines (arm-based: baselines of different trials inform it too).
+    bias_form : {"additive", "proportional"}
+        The bias adds to the relative effect, or multiplies it by ``exp(bias)``.
+    bias_mean, bias_sd : dict, optional
+        Mean (favouring the experimental arm) and SD of each non-randomised design's bias
+        (defaults: ``DEFAULT_BIAS_MEAN`` or ``DEFAULT_PROPORTIONAL_MEAN``,
+        ``DEFAULT_BIAS_SD``; means on the SMD scale times ``LOGIT_TO_SMD``).
+    benefit : {"higher", "lower"}
+        The direction of benefit, which the mean bias favours.
+    group_effect : bool
+        A shared random effect for studies of one research group (``group`` column).
     design_weight : dict, optional
         Power-prior weights per design, instead of a bias term.
     borrowing : bool
@@ -287,7 +376,8 @@ def build(
     >>> d = exposure_data(arms, None, routes=bk.load_routes())
     >>> pri = {k: parse_prior(v) for k, v in {"beta_dose": "Normal(0, 0.5)",
     ...        "tau": "HalfNormal(0.5)", "baseline": "Normal(0, 2)",
-    ...        "baseline_sd": "HalfNormal(1)"}.items()}
+    ...        "exposure_ref": "LogNormal(-1.6, 1.2)",
+    ...        "beta_sessions": "Normal(0, 0.5)"}.items()}
     >>> m = build(d, pri)
     >>> m.coords["route"], m.coords["indication"]
     (('iv', 'im', 'sl', 'oral', 'intranasal'), ('OUD',))
@@ -298,14 +388,20 @@ def build(
         raise UserError(f"form must be one of {', '.join(FORMS)} (got {form!r})")
     if sessions not in SESSIONS:
         raise UserError(f"sessions must be one of {', '.join(SESSIONS)} (got {sessions!r})")
-    if exposure_ref <= 0:
+    if likelihood not in LIKELIHOODS:
+        raise UserError(f"likelihood must be one of {', '.join(LIKELIHOODS)} (got {likelihood!r})")
+    if bias_form not in BIAS_FORMS:
+        raise UserError(f"bias_form must be one of {', '.join(BIAS_FORMS)} (got {bias_form!r})")
+    if exposure_ref is not None and exposure_ref <= 0:
         raise UserError(f"exposure_ref must be positive (got {exposure_ref})")
-    bias_sd = DEFAULT_BIAS_SD | (bias_sd or {})
     weights = design_weight or {}
     arms, con = data.arms, data.contrasts
     with pm.Model(coords=_coords(data)) as model:
         F = _bioavailability(data)
         slope, ed50 = _slopes(data, priors, form, borrowing)
+        ref = exposure_ref
+        if form == "loglinear" and ref is None:
+            ref = priors["exposure_ref"].to_pymc("exposure_ref")
         beta_sessions = (
             priors["beta_sessions"].to_pymc("beta_sessions") if sessions == "term" else None
         )
@@ -315,24 +411,36 @@ def build(
             rz = pm.Normal("route_effect_z", 0.0, 1.0, dims="route")
             route_eff = pm.Deterministic("route_effect", route_sd * rz, dims="route")
 
-        effect_of = _effect_function(
-            F, slope, ed50, beta_sessions, route_eff, form, sessions, exposure_ref
-        )
+        effect_of = _effect_function(F, slope, ed50, beta_sessions, route_eff, form, sessions, ref)
 
         tau = priors["tau"].to_pymc("tau")
         dz = pm.Normal("delta_z", 0.0, 1.0, dims="study")
         delta = pm.Deterministic("delta", tau * dz, dims="study")
-        bias = _bias(data, priors, bias_sd)
+        shift, factor = _bias(
+            data,
+            priors,
+            bias_form,
+            bias_mean,
+            bias_sd,
+            1.0 if benefit == "higher" else -1.0,
+            group_effect,
+        )
         ind_of_study = data.study_indication
 
         if len(arms):
             s_idx = arms["study_idx"].to_numpy()
-            alpha_mu = priors["baseline"].to_pymc("alpha_mu", dims="indication")
-            alpha_sd = priors["baseline_sd"].to_pymc("alpha_sd")
-            az = pm.Normal("alpha_z", 0.0, 1.0, dims="study")
-            alpha = pm.Deterministic("alpha", alpha_mu[ind_of_study] + alpha_sd * az, dims="study")
+            alpha = _baselines(data, priors, likelihood)
             eff = effect_of(arms, "", ind_of_study[s_idx])
-            logit_p = alpha[s_idx] + eff + arms["c"].to_numpy() * delta[s_idx] + bias[s_idx]
+            eff0 = effect_of(arms, "control_", ind_of_study[s_idx])
+            treated = arms["treated"].to_numpy(float)
+            load = treated if likelihood == "contrast" else arms["c"].to_numpy()
+            logit_p = (
+                alpha[s_idx]
+                + eff0
+                + (eff - eff0) * factor[s_idx]
+                + treated * shift[s_idx]
+                + load * delta[s_idx]
+            )
             n = arms["n"].to_numpy(int)
             _observe(
                 pm.Binomial,
@@ -347,7 +455,7 @@ def build(
             s_idx = con["study_idx"].to_numpy()
             e1 = effect_of(con, "", ind_of_study[s_idx])
             e0 = effect_of(con, "control_", ind_of_study[s_idx])
-            mean = e1 - e0 + delta[s_idx] + bias[s_idx]
+            mean = (e1 - e0) * factor[s_idx] + shift[s_idx] + delta[s_idx]
             sei = con["sei"].to_numpy(float)
             _observe(
                 pm.Normal,
@@ -361,11 +469,42 @@ def build(
     return model
 
 
+def _baselines(data: ExposureData, priors: dict, likelihood: str):
+    """Add the study baselines (logit without drug): fixed effects, or random ones.
+
+    With fixed baselines ``alpha_mu[indication]`` is the mean baseline of that
+    indication's studies with arms (all studies with arms where it has none): a summary
+    for the absolute probabilities of predictions, not a parameter of the likelihood.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    ind_of_study = data.study_indication
+    if likelihood == "arm":
+        alpha_mu = priors["baseline"].to_pymc("alpha_mu", dims="indication")
+        alpha_sd = priors["baseline_sd"].to_pymc("alpha_sd")
+        az = pm.Normal("alpha_z", 0.0, 1.0, dims="study")
+        return pm.Deterministic("alpha", alpha_mu[ind_of_study] + alpha_sd * az, dims="study")
+    alpha = priors["baseline"].to_pymc("alpha", dims="study")
+    with_arms = np.zeros(len(data.study), bool)
+    with_arms[data.arms["study_idx"].to_numpy()] = True
+    weights = np.zeros((len(data.indication), len(data.study)))
+    for i in range(len(data.indication)):
+        mine = with_arms & (ind_of_study == i)
+        weights[i] = (mine if mine.any() else with_arms) / max(
+            (mine if mine.any() else with_arms).sum(), 1
+        )
+    pm.Deterministic("alpha_mu", pt.dot(pt.as_tensor(weights), alpha), dims="indication")
+    return alpha
+
+
 def _coords(data: ExposureData) -> dict:
     """Return the model's coordinates: study, route, indication; design, arm, contrast."""
     coords = {"study": data.study, "route": data.route, "indication": data.indication}
     if data.design:
         coords["design"] = data.design
+    if data.group:
+        coords["group"] = data.group
     if len(data.arms):
         coords["arm"] = data.arms["label"].tolist()
     if len(data.contrasts):
@@ -454,21 +593,44 @@ def _slopes(data: ExposureData, priors: dict, form: str, borrowing: bool):
     return slope, priors["ed50"].to_pymc("ed50")
 
 
-def _bias(data: ExposureData, priors: dict, bias_sd: dict):
-    """Add the bias of each non-randomised study (0 for randomised ones)."""
+def _bias(data, priors, bias_form, bias_mean, bias_sd, direction, group_effect):
+    """Add each study's bias on its relative effect; return (additive shift, factor).
+
+    ``bias[study]`` is ``direction x mean[design] + sd[design] x z`` for non-randomised
+    studies, 0 for randomised ones, plus the shared effect of its research group. Additive
+    bias is the shift (factor 1); proportional bias is the log of the factor (shift 0).
+    """
     import pymc as pm
     import pytensor.tensor as pt
 
-    if not data.design:
-        return pt.zeros(len(data.study))
-    bias_mean = priors["bias"].to_pymc("bias_mean", dims="design")
-    bz = pm.Normal("bias_z", 0.0, 1.0, dims="study")
-    sd = np.array([bias_sd.get(d, 0.5) for d in data.design])
-    nonrand = data.study_design >= 0
-    idx = np.maximum(data.study_design, 0)
-    return pm.Deterministic(
-        "bias", pt.where(nonrand, bias_mean[idx] + sd[idx] * bz, 0.0), dims="study"
-    )
+    n = len(data.study)
+    terms = []
+    if data.design:
+        default = DEFAULT_BIAS_MEAN if bias_form == "additive" else DEFAULT_PROPORTIONAL_MEAN
+        if data.scale == "smd" and bias_form == "additive":
+            default = {k: v * LOGIT_TO_SMD for k, v in default.items()}
+        means = default | (bias_mean or {})
+        sds = DEFAULT_BIAS_SD | (bias_sd or {})
+        nonrand = data.study_design >= 0
+        idx = np.maximum(data.study_design, 0)
+        m = np.where(
+            nonrand, [direction * means.get(d, 0.0) for d in np.array(data.design)[idx]], 0.0
+        )
+        sd = np.where(nonrand, [sds.get(d, 0.5) for d in np.array(data.design)[idx]], 0.0)
+        bz = pm.Normal("bias_z", 0.0, 1.0, dims="study")
+        terms.append(m + sd * bz)
+    if group_effect and data.group:
+        group_sd = priors["group_sd"].to_pymc("group_sd")
+        gz = pm.Normal("group_z", 0.0, 1.0, dims="group")
+        g = pm.Deterministic("group_effect", group_sd * gz, dims="group")
+        mine = data.study_group >= 0
+        terms.append(pt.where(mine, g[np.maximum(data.study_group, 0)], 0.0))
+    if not terms:
+        return pt.zeros(n), pt.ones(n)
+    bias = pm.Deterministic("bias", sum(terms[1:], terms[0]), dims="study")
+    if bias_form == "additive":
+        return bias, pt.ones(n)
+    return pt.zeros(n), pt.exp(bias)
 
 
 def _observe(dist, params, name, rows, weights, observed, dim):
