@@ -3,8 +3,8 @@
 Each arm's systemic exposure is ``E = dose_mg_per_kg x F[route]`` (times the number of
 sessions only when sessions act as a multiplier; by default they are their own term),
 where the bioavailability ``F[route]`` is uncertain: it has a Beta prior centred on the
-figure in ``data/routes.csv`` with that table's stated SD (intravenous is 1 by definition). Placebo and no-drug arms have
-``E = 0``. The treatment effect of an arm is
+figure in ``data/routes.csv`` with that table's stated SD (intravenous is 1 by
+definition). Placebo and no-drug arms have ``E = 0``. The treatment effect of an arm is
 
 * log-linear: ``beta[indication] * log2(1 + E / E_ref)``, so ``exp(beta)`` is the odds
   ratio per doubling of ``1 + E / E_ref`` (close to per doubling of exposure once
