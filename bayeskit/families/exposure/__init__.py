@@ -87,16 +87,27 @@ class ExposureResponse(Family):
         "against sessions); the model explains them through exposure, in the "
         "exposure-response figure."
     )
-    # Its studies carry up to three random effects at once (contrast deviation, random
-    # baseline, design bias), some observations are study-level contrasts and some
-    # designs are down-weighted by power priors: a quadrature over all of that per study
-    # is not clean, so LOO stays conditional and says so.
+    # Contrast-based fits (the default) get a leave-one-study-out likelihood
+    # (exposure/loo.py). The arm-based version carries a random baseline, deviation and
+    # design bias with different loadings on the arms, and power priors down-weight
+    # designs: a quadrature over all of that per study is not clean, so LOO stays
+    # conditional there and says so.
     conditional_loo_note = (
-        "exposure-response keeps each observation's likelihood given its study's random "
-        "effects (deviation, baseline, design bias): conditional LOO, which says how "
-        "well an arm or contrast is predicted once its study's effects are known, not "
-        "how well a new study is predicted; a high Pareto k is common there"
+        "exposure-response (arm-based, or with power-prior weights) keeps each "
+        "observation's likelihood given its study's random effects (deviation, baseline, "
+        "design bias): conditional LOO, which says how well an arm or contrast is "
+        "predicted once its study's effects are known, not how well a new study is "
+        "predicted; a high Pareto k is common there"
     )
+
+    @override
+    def marginal_log_likelihood(self, prepared, posterior, priors=None):
+        from bayeskit.families.exposure.loo import contrast_log_likelihood
+
+        settings = getattr(prepared, "settings", None)
+        if settings is None:
+            return None
+        return contrast_log_likelihood(self, prepared, posterior, settings)
 
     def prepare(self, evidence, options: ExposureOptions, *, outcome, timepoint, effect_options):
         """Gather arms and contrasts from every table, and refuse data without doses.
@@ -146,6 +157,8 @@ class ExposureResponse(Family):
     def build(self, prepared, priors: dict, options: ExposureOptions):
         from bayeskit.families.exposure.model import build
 
+        # the leave-one-study-out likelihood needs the options the model was built with
+        prepared.settings = self.settings(prepared, options)
         return build(
             prepared,
             priors,

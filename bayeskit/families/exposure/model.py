@@ -115,6 +115,7 @@ class ExposureData:
     scale: str  # "logit" (binary) or "smd"
     table: pd.DataFrame = field(repr=False)
     measure: str = "OR"
+    settings: dict | None = field(default=None, repr=False)  # the options it was built with
 
 
 def _route_index(routes: list[str], values: pd.Series) -> np.ndarray:
