@@ -74,7 +74,7 @@ def contrast_log_likelihood(
         alpha = flat(posterior, "alpha")[:, s_idx]
         factor = np.exp(offset_bias[:, s_idx]) if settings.get("bias_form") == "proportional" else 1
         shift = 0 if settings.get("bias_form") == "proportional" else offset_bias[:, s_idx]
-        offset = alpha + eff0 + (eff - eff0) * factor + treated * shift
+        offset = alpha + treated * ((eff - eff0) * factor + shift)
         terms = binomial_terms(arms["events"].to_numpy(float), arms["n"].to_numpy(float))
         out += arm_marginal(terms, offset, treated[:, None], s_idx, latent_mean, latent_sd)
     if len(con):
@@ -139,4 +139,3 @@ def _effects(family, data, posterior, settings, rows, prefix) -> np.ndarray:
         )
         out[:, j] = d["effect"].values.ravel()
     return out
-

@@ -20,11 +20,11 @@ exposure between arms.
 
 Only within-study contrasts inform the dose response by default (``likelihood =
 "contrast"``, as MBNMAdose and model 4 of Jackson et al. 2018, Res Synth Methods 9:103,
-do): binary arms are ``events ~ Binomial(n, expit(alpha[study] + effect(control) +
-treated x (effect - effect(control) + delta[study] + bias[study])))`` with a separate
-baseline ``alpha[study] ~ baseline prior`` for every study (a nuisance parameter, a fixed
-effect), so control arms at different exposures in different trials do not inform the
-slope, and a single-arm study's level is absorbed by its own baseline. ``delta ~
+do): binary arms are ``events ~ Binomial(n, expit(alpha[study] + treated x (effect -
+effect(control) + delta[study] + bias[study])))`` with a separate baseline ``alpha[study]
+~ baseline prior``, the logit of the study's reference arm, for every study (a nuisance
+parameter, a fixed effect), so control arms at different exposures in different trials
+do not inform the slope, and a single-arm study's level is absorbed by its own baseline. ``delta ~
 Normal(0, tau)`` is the study's deviation in its contrast. ``likelihood = "arm"`` keeps
 the arm-based version: random baselines ``alpha ~ Normal(alpha_mu[indication],
 alpha_sd)``, which lets single arms and the baselines of trials at different exposures
@@ -430,18 +430,22 @@ def build(
 
         if len(arms):
             s_idx = arms["study_idx"].to_numpy()
-            alpha = _baselines(data, priors, likelihood)
             eff = effect_of(arms, "", ind_of_study[s_idx])
             eff0 = effect_of(arms, "control_", ind_of_study[s_idx])
+            alpha = _baselines(data, priors, likelihood, eff0)
             treated = arms["treated"].to_numpy(float)
-            load = treated if likelihood == "contrast" else arms["c"].to_numpy()
-            logit_p = (
-                alpha[s_idx]
-                + eff0
-                + (eff - eff0) * factor[s_idx]
-                + treated * shift[s_idx]
-                + load * delta[s_idx]
-            )
+            if likelihood == "contrast":  # alpha: the logit of the study's reference arm
+                logit_p = alpha[s_idx] + treated * (
+                    (eff - eff0) * factor[s_idx] + shift[s_idx] + delta[s_idx]
+                )
+            else:  # alpha: the logit without drug, random across studies
+                logit_p = (
+                    alpha[s_idx]
+                    + eff0
+                    + (eff - eff0) * factor[s_idx]
+                    + treated * shift[s_idx]
+                    + arms["c"].to_numpy() * delta[s_idx]
+                )
             n = arms["n"].to_numpy(int)
             _observe(
                 pm.Binomial,
@@ -470,12 +474,17 @@ def build(
     return model
 
 
-def _baselines(data: ExposureData, priors: dict, likelihood: str):
-    """Add the study baselines (logit without drug): fixed effects, or random ones.
+def _baselines(data: ExposureData, priors: dict, likelihood: str, eff0):
+    """Add the study baselines: fixed effects at the reference arm, or random ones.
 
-    With fixed baselines ``alpha_mu[indication]`` is the mean baseline of that
-    indication's studies with arms (all studies with arms where it has none): a summary
-    for the absolute probabilities of predictions, not a parameter of the likelihood.
+    Contrast-based (as MBNMAdose): ``alpha[study]`` is the logit of the study's reference
+    arm (its control, or its single arm), one free parameter per study with the
+    ``baseline`` prior, so that it is nearly independent of the slope. For absolute
+    probabilities ``alpha_mu[indication]`` is the mean over that indication's studies
+    with arms (all of them where it has none) of ``alpha - effect(reference arm)``: the
+    logit without drug, a summary that the likelihood does not see (and an
+    extrapolation where no arm went without drug). Arm-based: ``alpha ~
+    Normal(alpha_mu[indication], alpha_sd)`` is the logit without drug.
     """
     import pymc as pm
     import pytensor.tensor as pt
@@ -487,15 +496,22 @@ def _baselines(data: ExposureData, priors: dict, likelihood: str):
         az = pm.Normal("alpha_z", 0.0, 1.0, dims="study")
         return pm.Deterministic("alpha", alpha_mu[ind_of_study] + alpha_sd * az, dims="study")
     alpha = priors["baseline"].to_pymc("alpha", dims="study")
-    with_arms = np.zeros(len(data.study), bool)
-    with_arms[data.arms["study_idx"].to_numpy()] = True
+    s_idx = data.arms["study_idx"].to_numpy()
+    # the reference arm's effect, once per study (every arm of a study carries it)
+    first = np.array(
+        [
+            int(np.flatnonzero(s_idx == i)[0]) if (s_idx == i).any() else 0
+            for i in range(len(data.study))
+        ]
+    )
+    zero_drug = alpha - eff0[first]
+    with_arms = np.isin(np.arange(len(data.study)), s_idx)
     weights = np.zeros((len(data.indication), len(data.study)))
     for i in range(len(data.indication)):
         mine = with_arms & (ind_of_study == i)
-        weights[i] = (mine if mine.any() else with_arms) / max(
-            (mine if mine.any() else with_arms).sum(), 1
-        )
-    pm.Deterministic("alpha_mu", pt.dot(pt.as_tensor(weights), alpha), dims="indication")
+        use = mine if mine.any() else with_arms
+        weights[i] = use / use.sum()
+    pm.Deterministic("alpha_mu", pt.dot(pt.as_tensor(weights), zero_drug), dims="indication")
     return alpha
 
 
