@@ -238,6 +238,34 @@ def answer_questions(fit, spec) -> pd.DataFrame:
     >>> answers.loc["im 2 vs 0.2 mg/kg im, 1 session (within the evidence)", "basis"].iloc[0]
     'randomised in KRUPITSKY2002'
     """
+    blocks = []
+    for q, comp, evidence, basis, versus in _question_blocks(fit, spec):
+        table = predict(
+            fit,
+            route=q.route,
+            dose_mg_per_kg=q.dose_mg_per_kg,
+            sessions=q.sessions,
+            indication=q.indication,
+            threshold=q.threshold,
+            scales=spec.report.scales,
+            better=spec.report.better,
+            versus=versus,
+        )
+        blocks.append(
+            table.reset_index().assign(
+                question=f"{q.label} vs {comp} ({evidence})",
+                regimen=q.label,
+                comparator=comp,
+                evidence=evidence,
+                basis=basis,
+            )
+        )
+    out = pd.concat(blocks, ignore_index=True).set_index(["question", "quantity"])
+    return out
+
+
+def _question_blocks(fit, spec):
+    """Yield ``(question, comparator text, evidence, basis, versus)`` for every answer."""
     from bayeskit.families.exposure.evidence import (
         EXTRAPOLATED,
         Regimen,
@@ -247,7 +275,6 @@ def answer_questions(fit, spec) -> pd.DataFrame:
 
     data = getattr(fit, "data", None)
     trials = randomised_contrasts(data) if data is not None else None
-    blocks = []
     for q in spec.questions:
         regimen = Regimen(q.dose_mg_per_kg, q.route, q.sessions)
         indication = q.indication or (data.indication[0] if data is not None else None)
@@ -272,28 +299,102 @@ def answer_questions(fit, spec) -> pd.DataFrame:
                     "route": comp.route,
                     "sessions": comp.sessions,
                 }
-            table = predict(
-                fit,
+            yield q, comp.text(), evidence, basis, versus
+
+
+#: the answers a shape comparison reports, with the posterior probability each carries
+SHAPE_QUANTITIES = ("effect", "effect_new", "difference", "difference_new")
+
+
+def shape_table(fit, spec, forms: tuple[str, ...] = ("loglinear", "emax")) -> pd.DataFrame:
+    """Each question under every dose-response shape, and stacked over the shapes.
+
+    The spec is refitted with each ``form`` (the fit itself stands for its own); the
+    shapes are compared by their leave-one-study-out LOO and stacked (Yao et al. 2018,
+    Bayesian Analysis 13:917; ArviZ's ``compare``), and the stacked answer mixes the
+    shapes' draws in proportion to their stacking weights (a fixed-seed draw of each).
+
+    Returns
+    -------
+    DataFrame
+        Index ``(question, shape, quantity)`` with shape ``loglinear``, ``emax`` and
+        ``stacked``; columns ``weight``, ``elpd``, mean, sd, q2.5, q50, q97.5, ``prob``
+        and ``evidence``.
+
+    Examples
+    --------
+    The bundled OUD spec with short chains (two fits, about a minute):
+
+    >>> from bayeskit.spec import load_spec, spec_from_dict
+    >>> loaded = load_spec("oud_abstinence")
+    >>> raw = loaded.model_dump(mode="json", exclude={"base_dir"})
+    >>> raw["sampler"] |= {"draws": 200, "tune": 300, "chains": 2}
+    >>> spec = spec_from_dict(raw, source="example", base_dir=loaded.base_dir)
+    >>> import bayeskit as bk
+    >>> fit = bk.fit(spec.data_files(), **spec.fit_kwargs())
+    >>> table = shape_table(fit, spec)
+    >>> sorted(table.index.unique("shape")), round(float(table["weight"].max()), 6) <= 1
+    (['emax', 'loglinear', 'stacked'], True)
+    """
+    import warnings
+
+    import arviz_stats
+
+    from bayeskit.fitting import fit as refit
+
+    fits = {}
+    for form in forms:
+        if fit.settings.get("form") == form:
+            fits[form] = fit
+            continue
+        kwargs = spec.fit_kwargs()
+        kwargs["model_options"] = kwargs["model_options"] | {"form": form}
+        fits[form] = refit(spec.data_files(), **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Pareto k warnings: reported by fits
+        loo = arviz_stats.compare({k: f.idata for k, f in fits.items()}, round_to="none")
+    weight = loo["weight"].astype(float)
+    sign = 1 if spec.report.better == "higher" else -1
+    rng = np.random.default_rng(20261202)
+    rows = []
+    for q, comp, evidence, _, versus in _question_blocks(fit, spec):
+        label = f"{q.label} vs {comp} ({evidence})"
+        draws = {}
+        for form, f in fits.items():
+            d = effect_draws(
+                f,
                 route=q.route,
                 dose_mg_per_kg=q.dose_mg_per_kg,
                 sessions=q.sessions,
                 indication=q.indication,
-                threshold=q.threshold,
-                scales=spec.report.scales,
-                better=spec.report.better,
                 versus=versus,
             )
-            blocks.append(
-                table.reset_index().assign(
-                    question=f"{q.label} vs {comp.text()} ({evidence})",
-                    regimen=q.label,
-                    comparator=comp.text(),
-                    evidence=evidence,
-                    basis=basis,
-                )
+            draws[form] = {k: d[k].values.ravel() for k in SHAPE_QUANTITIES if k in d}
+        n = min(len(next(iter(v.values()))) for v in draws.values())
+        take = {form: int(round(weight[form] * n)) for form in fits}
+        stacked = {
+            k: np.concatenate(
+                [rng.choice(draws[form][k], size=take[form], replace=False) for form in fits]
             )
-    out = pd.concat(blocks, ignore_index=True).set_index(["question", "quantity"])
-    return out
+            for k in draws[next(iter(fits))]
+        }
+        for shape, values in [*draws.items(), ("stacked", stacked)]:
+            for k, x in values.items():
+                threshold = q.threshold if k.startswith("difference") else 0.0
+                prob = np.mean(sign * x >= threshold) if threshold else np.mean(sign * x > 0)
+                rows.append(
+                    {
+                        "question": label,
+                        "shape": shape,
+                        "quantity": k,
+                        "weight": 1.0 if shape == "stacked" else float(weight[shape]),
+                        "elpd": np.nan if shape == "stacked" else float(loo.loc[shape, "elpd"]),
+                        **_summary(x),
+                        "prob": float(prob),
+                        "evidence": evidence,
+                    }
+                )
+    return pd.DataFrame(rows).set_index(["question", "shape", "quantity"])
 
 
 def question_answer(answers: pd.DataFrame, label: str, comparator: str = "no ketamine"):

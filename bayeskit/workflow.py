@@ -51,6 +51,11 @@ def fit_spec(the_spec, *, progress: bool = False, tables: bool = True, **overrid
 
         extra["questions"] = answer_questions(result, the_spec)
         summary = _with_questions(summary, extra["questions"])
+    # the refits under other dose-response shapes only when the spec asks for them
+    if the_spec.questions and the_spec.model.options().get("compare_forms"):
+        from bayeskit.questions import shape_table
+
+        extra["shapes"] = shape_table(result, the_spec)
     # the refit without borrowing only when the spec asks for borrowing explicitly
     if the_spec.model.options().get("borrowing") and len(result.data.indication) > 1:
         from bayeskit.questions import borrowing_table

@@ -41,6 +41,8 @@ class ExposureOptions(Options):
     group_effect: bool = True
     design_weight: dict[str, float] | None = None
     borrowing: bool = True
+    #: also refit under every shape and report each shape's and the stacked answers
+    compare_forms: bool = False
     designs: list[Literal[DESIGNS]] | None = None  # type: ignore[valid-type]
     outcome_sd: dict[str, float] | None = None
 
@@ -178,7 +180,7 @@ class ExposureResponse(Family):
 
     @override
     def settings(self, prepared, options: ExposureOptions) -> dict:
-        return options.model_dump(exclude={"designs", "outcome_sd"})
+        return options.model_dump(exclude={"designs", "outcome_sd", "compare_forms"})
 
     @override
     def measure(self, settings: Mapping[str, Any]) -> str:

@@ -385,16 +385,7 @@ def build(
     """
     import pymc as pm
 
-    if form not in FORMS:
-        raise UserError(f"form must be one of {', '.join(FORMS)} (got {form!r})")
-    if sessions not in SESSIONS:
-        raise UserError(f"sessions must be one of {', '.join(SESSIONS)} (got {sessions!r})")
-    if likelihood not in LIKELIHOODS:
-        raise UserError(f"likelihood must be one of {', '.join(LIKELIHOODS)} (got {likelihood!r})")
-    if bias_form not in BIAS_FORMS:
-        raise UserError(f"bias_form must be one of {', '.join(BIAS_FORMS)} (got {bias_form!r})")
-    if exposure_ref is not None and exposure_ref <= 0:
-        raise UserError(f"exposure_ref must be positive (got {exposure_ref})")
+    _check_choices(form, sessions, likelihood, bias_form, exposure_ref)
     weights = design_weight or {}
     arms, con = data.arms, data.contrasts
     with pm.Model(coords=_coords(data)) as model:
@@ -472,6 +463,20 @@ def build(
                 "contrast",
             )
     return model
+
+
+def _check_choices(form, sessions, likelihood, bias_form, exposure_ref) -> None:
+    """Refuse an unknown form, sessions, likelihood or bias form, or a bad exposure_ref."""
+    if form not in FORMS:
+        raise UserError(f"form must be one of {', '.join(FORMS)} (got {form!r})")
+    if sessions not in SESSIONS:
+        raise UserError(f"sessions must be one of {', '.join(SESSIONS)} (got {sessions!r})")
+    if likelihood not in LIKELIHOODS:
+        raise UserError(f"likelihood must be one of {', '.join(LIKELIHOODS)} (got {likelihood!r})")
+    if bias_form not in BIAS_FORMS:
+        raise UserError(f"bias_form must be one of {', '.join(BIAS_FORMS)} (got {bias_form!r})")
+    if exposure_ref is not None and exposure_ref <= 0:
+        raise UserError(f"exposure_ref must be positive (got {exposure_ref})")
 
 
 def _baselines(data: ExposureData, priors: dict, likelihood: str, eff0):
