@@ -410,3 +410,42 @@ def test_new_study_predictions_widen_with_tau():
         sds[tau] = new.std()
     assert sds[0.0] < sds[0.2] < sds[0.8]
     assert sds[0.0] == pytest.approx(3 * 0.05, rel=0.04)  # no tau: the average's own SD
+
+
+def test_leave_one_study_out_likelihood_matches_the_model_when_tau_vanishes():
+    """With tau ~ 0 and randomised studies nothing is integrated: the per-study LOO
+    log-likelihood is the sum of the model's own arm log-likelihoods at that point."""
+    from scipy import stats
+
+    from bayeskit.evidence import load_routes
+    from bayeskit.families import get_family
+    from bayeskit.families.exposure.model import exposure_data
+
+    family = get_family("exposure-response")
+    table = simulate(np.random.default_rng(8), studies=3, n=100)
+    table.loc[table["study"] == "S2", "sessions"] = 3
+    data = exposure_data(table, None, routes=load_routes())
+    options = family.options({"exposure_ref": 0.1})
+    model = family.build(data, family.default_priors(data), options)
+    names = ["bioavailability", "beta_dose", "beta_sessions", "alpha", "tau"]
+    p = model["events"].owner.inputs[-1]
+    outs = model.replace_rvs_by_values([p, *(model[v] for v in names)])
+    fn = model.compile_fn(outs, inputs=model.value_vars, on_unused_input="ignore", point_fn=True)
+    rng = np.random.default_rng(2)
+    point = {k: v + rng.normal(0, 0.5, size=np.shape(v)) for k, v in model.initial_point().items()}
+    point |= {"tau_log__": np.log(1e-9), "delta_z": np.zeros(3)}
+    prob, *values = fn(point)
+    dims = model.named_vars_to_dims
+    post = xr.Dataset(
+        {
+            v: (("chain", "draw", *dims.get(v, ())), np.asarray(x)[None, None])
+            for v, x in zip(names, values, strict=True)
+        },
+        coords={d: list(model.coords[d]) for v in names for d in dims.get(v, ())},
+    )
+    loo = family.marginal_log_likelihood(data, post)
+    arms = data.arms
+    each = stats.binom.logpmf(arms["events"], arms["n"], prob)
+    expected = pd.Series(each).groupby(arms["study_idx"].to_numpy()).sum().to_numpy()
+    assert loo.attrs["loo"] == "leave-one-study-out"
+    assert loo["y"].values.ravel() == pytest.approx(expected, rel=1e-8)
