@@ -53,7 +53,9 @@ def test_run_directory_answers_the_questions(run):
     # the indication randomised that regimen against no ketamine
     answers = questions.reset_index()
     assert set(answers["evidence"]) <= {"within the evidence", "extrapolated"}
-    assert all(q.endswith(f"({e})") for q, e in zip(answers["question"], answers["evidence"]))
+    assert all(
+        q.endswith(f"({e})") for q, e in zip(answers["question"], answers["evidence"], strict=True)
+    )
     within = answers[answers["evidence"] == "within the evidence"]
     assert within["basis"].str.startswith("randomised in ").all()
     if name in ("oud_abstinence", "sud_abstinence"):  # no OUD arm went without ketamine

@@ -343,13 +343,13 @@ def test_study_baselines_do_not_inform_the_slope_in_the_contrast_likelihood():
     assert slope(singles, "arm") - slope([], "arm") > 0.2  # 0.28 at the mode
 
 
-def _within_and_extrapolated(options):
+def _within_and_extrapolated(options, n=4000, priors=None):
     from bayeskit.families.exposure.evidence import Regimen, classify
 
-    # one large trial of 2.0 vs 0.2 mg/kg IV: the only contrast the data randomised
-    trial = [("lo", 0.2, "control", 4000, 800), ("hi", 2.0, "experimental", 4000, 1400)]
+    # one trial of 2.0 vs 0.2 mg/kg IV: the only contrast the data randomised
+    trial = [("lo", 0.2, "control", n, n // 5), ("hi", 2.0, "experimental", n, n * 7 // 20)]
     table = _arms([("A", "rct", trial)])
-    family, post, settings, model = _mode(table, options)
+    family, post, settings, model = _mode(table, options, priors)
     data = family.prepare(
         [table], family.options(settings), outcome="abstinence", timepoint=None,
         effect_options={},
@@ -383,6 +383,20 @@ def test_reference_exposure_and_shape_leave_the_within_evidence_answer_alone():
     assert extrapolated[0] / within[0] == pytest.approx(np.log(3) / np.log(3 / 1.2), rel=1e-3)
     assert extrapolated[1] / within[1] == pytest.approx(np.log(201) / np.log(201 / 21), rel=1e-3)
     assert max(extrapolated) - min(extrapolated) > 0.5
+
+
+@pytest.mark.slow
+def test_with_the_prior_on_the_randomised_contrast_small_trials_give_one_answer_too():
+    """A small trial (40 per arm): a prior per doubling is a different prior on the
+    trial's contrast under each shape, so the within-evidence answer moves with the
+    shape; with ``slope_scale = "contrast"`` the prior sits on that contrast and it
+    does not (to the optimiser's tolerance, far below Monte Carlo error)."""
+    shapes = [{"exposure_ref": 1.0}, {"exposure_ref": 0.01}, {"form": "emax"}]
+    doubling = {"beta_dose": "Normal(0, 0.5)", "emax": "Normal(0, 2)"}
+    moved = [_within_and_extrapolated(o, n=40, priors=doubling)[0] for o in shapes]
+    assert max(moved) - min(moved) > 0.1
+    fixed = [_within_and_extrapolated(o | {"slope_scale": "contrast"}, n=40)[0] for o in shapes]
+    assert fixed == pytest.approx([fixed[0]] * 3, abs=2e-3)
 
 
 def test_new_study_predictions_widen_with_tau():

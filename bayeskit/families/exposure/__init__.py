@@ -33,6 +33,7 @@ class ExposureOptions(Options):
     #: fixed reference exposure of the log-linear form; None (default) estimates it
     exposure_ref: float | None = Field(None, gt=0)
     route_effect: bool = False
+    slope_scale: Literal["doubling", "contrast"] = "doubling"
     likelihood: Literal["contrast", "arm"] = "contrast"
     bias_form: Literal["additive", "proportional"] = "additive"
     bias_mean: dict[str, float] | None = None
@@ -54,7 +55,7 @@ class ExposureResponse(Family):
     --------
     >>> family = ExposureResponse()
     >>> family.data, family.prior_names[:3], family.slot("ed50").positive
-    ('exposure', ('beta_dose', 'indication_sd', 'emax'), True)
+    ('exposure', ('beta_dose', 'dose_contrast', 'indication_sd'), True)
     """
 
     name = "exposure-response"
@@ -64,6 +65,8 @@ class ExposureResponse(Family):
     slots = (
         PriorSlot("beta_dose", "Normal(0, 0.5)", "log-OR (or SMD) per doubling: a large "
                   "effect is 1 SD"),
+        PriorSlot("dose_contrast", "Normal(0, 1)", "effect between the doses of the "
+                  "data's randomised dose contrast (slope_scale = contrast), log-OR or SMD"),
         PriorSlot("indication_sd", "HalfNormal(0.25)", "moderate borrowing between "
                   "indications", positive=True),
         PriorSlot("emax", "Normal(0, 2)", "maximal effect of the Emax form, log-OR or SMD"),
@@ -168,6 +171,7 @@ class ExposureResponse(Family):
             sessions=options.sessions,
             exposure_ref=options.exposure_ref,
             route_effect=options.route_effect,
+            slope_scale=options.slope_scale,
             likelihood=options.likelihood,
             bias_form=options.bias_form,
             bias_mean=options.bias_mean,
@@ -314,7 +318,9 @@ class ExposureResponse(Family):
     @property
     @override
     def sbc(self) -> SBCDesign:
-        return SBCDesign({}, ("beta_dose_mu", "tau", "beta_sessions", "alpha", "delta"), _template)
+        return SBCDesign(
+            {}, ("dose_contrast_mu", "tau", "beta_sessions", "alpha", "delta"), _template
+        )
 
 
 #: seed of the standard normal draws behind a new study's deviation (reproducible answers)

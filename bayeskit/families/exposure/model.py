@@ -107,6 +107,7 @@ class ExposureData:
     design: list[str]
     study_indication: np.ndarray
     study_design: np.ndarray  # index into design; -1 for randomised
+    anchor: tuple[float, float, int] | None  # doses and route of a randomised dose contrast
     group: list[str]  # research groups of two or more studies
     study_group: np.ndarray  # index into group; -1 for a study alone in its group
     bioavailability: pd.DataFrame  # per route: mean, sd
@@ -218,6 +219,7 @@ def exposure_data(
         design=design,
         study_indication=np.array([indication.index(i) for i in first["indication"]]),
         study_design=np.array([design.index(d) if d in design else -1 for d in first["design"]]),
+        anchor=_anchor(arms_out, con_out),
         group=group,
         study_group=study_group,
         bioavailability=bio,
@@ -281,6 +283,31 @@ def _indexed(rows: pd.DataFrame, study: list[str], route_list: list[str]):
     return arms_out, con_out
 
 
+def _anchor(arms: pd.DataFrame, con: pd.DataFrame) -> tuple[float, float, int] | None:
+    """Return the first randomised dose contrast: (low dose, high dose, route index).
+
+    Both arms by one route (or the low arm without drug) at different doses; with
+    ``slope_scale = "contrast"`` the slope's prior is on the effect between them.
+    """
+    pairs = []
+    if len(arms):
+        rand = arms[arms["design"].isin(RANDOMISED) & (arms["treated"] == 1)]
+        pairs += [
+            (r.control_dose_mg_per_kg, r.dose_mg_per_kg, r.route_idx, r.control_route_idx)
+            for r in rand.itertuples()
+        ]
+    if len(con):
+        rand = con[con["design"].isin(RANDOMISED)]
+        pairs += [
+            (r.control_dose_mg_per_kg, r.dose_mg_per_kg, r.route_idx, r.control_route_idx)
+            for r in rand.itertuples()
+        ]
+    for lo, hi, route, route0 in pairs:
+        if hi > lo and route >= 0 and (lo == 0 or route0 == route):
+            return float(lo), float(hi), int(route)
+    return None
+
+
 def _with_control_arm(arms: pd.DataFrame, route_list: list[str]) -> pd.DataFrame:
     """Add each arm's study control regimen (``control_*``); no drug where there is none."""
     ctl = arms[arms["treated"] == 0].drop_duplicates("study_idx").set_index("study_idx")
@@ -320,6 +347,7 @@ def build(
     sessions: str = "term",
     exposure_ref: float | None = None,
     route_effect: bool = False,
+    slope_scale: str = "doubling",
     likelihood: str = "contrast",
     bias_form: str = "additive",
     bias_mean: dict[str, float] | None = None,
@@ -349,6 +377,11 @@ def build(
         (prior ``exposure_ref``).
     route_effect : bool
         Add a route effect beyond pharmacokinetics.
+    slope_scale : {"doubling", "contrast"}
+        Where the slope's prior sits: per doubling (``beta_dose``, or ``emax``), or on
+        the effect between the doses of the data's first randomised dose contrast
+        (``dose_contrast``), so that the shape and the reference exposure leave the prior
+        of that within-evidence answer alone.
     likelihood : {"contrast", "arm"}
         Fixed study baselines (only within-study contrasts inform the dose response) or
         random baselines (arm-based: baselines of different trials inform it too).
@@ -390,10 +423,14 @@ def build(
     arms, con = data.arms, data.contrasts
     with pm.Model(coords=_coords(data)) as model:
         F = _bioavailability(data)
-        slope, ed50 = _slopes(data, priors, form, borrowing)
         ref = exposure_ref
         if form == "loglinear" and ref is None:
             ref = priors["exposure_ref"].to_pymc("exposure_ref")
+        ed50 = priors["ed50"].to_pymc("ed50") if form == "emax" else None
+        divisor = None
+        if slope_scale == "contrast":
+            divisor = _anchor_span(data, F, form, ref, ed50, sessions)
+        slope = _slopes(data, priors, form, borrowing, divisor)
         beta_sessions = (
             priors["beta_sessions"].to_pymc("beta_sessions") if sessions == "term" else None
         )
@@ -463,6 +500,25 @@ def build(
                 "contrast",
             )
     return model
+
+
+def _anchor_span(data: ExposureData, F, form, ref, ed50, sessions):
+    """Return the shape's rise between the anchor doses (slope = contrast over it)."""
+    if data.anchor is None:
+        raise UserError(
+            'slope_scale = "contrast" needs a randomised comparison of two doses (or of a '
+            'dose and no drug) in the data; none has one: use slope_scale = "doubling"'
+        )
+    lo, hi, r = data.anchor
+    settings = {"sessions": sessions}
+    E = [exposure(d, F[r], 1.0, settings) for d in (lo, hi)]
+    if form == "loglinear":
+        import pytensor.tensor as pt
+
+        g = [pt.log2(1 + e / ref) for e in E]
+    else:
+        g = [e / (ed50 + e) for e in E]
+    return g[1] - g[0]
 
 
 def _check_choices(form, sessions, likelihood, bias_form, exposure_ref) -> None:
@@ -583,36 +639,37 @@ def _bioavailability(data: ExposureData):
     return pm.Deterministic("bioavailability", pt.stack(parts), dims="route")
 
 
-def _slopes(data: ExposureData, priors: dict, form: str, borrowing: bool):
-    """Add the slope of each indication (``beta_dose`` or ``emax``); return it and ``ed50``."""
+def _slopes(data: ExposureData, priors: dict, form: str, borrowing: bool, divisor=None):
+    """Add the slope of each indication (``beta_dose`` or ``emax``) and return it.
+
+    With a ``divisor`` (``slope_scale = "contrast"``) the free parameter is
+    ``dose_contrast``, the effect between the anchor doses, and the slope is it over the
+    shape's rise between them.
+    """
     import pymc as pm
     import pytensor.tensor as pt
 
+    name = "beta_dose" if form == "loglinear" else "emax"
+    free = name if divisor is None else "dose_contrast"
     n_ind = len(data.indication)
+    if n_ind > 1 and borrowing:
+        mu = priors[free].to_pymc(f"{free}_mu")
+        ind_sd = priors["indication_sd"].to_pymc("indication_sd")
+        z = pm.Normal(f"{free}_z", 0.0, 1.0, dims="indication")
+        value = pm.Deterministic(free, mu + ind_sd * z, dims="indication")
+    elif n_ind > 1:  # no borrowing: a separate slope for each indication
+        value = priors[free].to_pymc(free, dims="indication")
+    else:
+        mu = priors[free].to_pymc(f"{free}_mu")
+        value = pm.Deterministic(free, mu * pt.ones(1), dims="indication")
+    slope = value if divisor is None else pm.Deterministic(name, value / divisor, dims="indication")
     if form == "loglinear":
-        beta_mu = priors["beta_dose"].to_pymc("beta_dose_mu")
-        if n_ind > 1 and borrowing:
-            ind_sd = priors["indication_sd"].to_pymc("indication_sd")
-            z = pm.Normal("beta_dose_z", 0.0, 1.0, dims="indication")
-            slope = pm.Deterministic("beta_dose", beta_mu + ind_sd * z, dims="indication")
-        elif n_ind > 1:  # no borrowing: a separate slope for each indication
-            slope = priors["beta_dose"].to_pymc("beta_dose", dims="indication")
-        else:
-            slope = pm.Deterministic("beta_dose", beta_mu * pt.ones(1), dims="indication")
         pm.Deterministic(
             "or_per_doubling" if data.scale == "logit" else "effect_per_doubling",
             pt.exp(slope) if data.scale == "logit" else slope,
             dims="indication",
         )
-        return slope, None
-    emax = priors["emax"].to_pymc("emax_mu")
-    if n_ind > 1 and borrowing:
-        ind_sd = priors["indication_sd"].to_pymc("indication_sd")
-        z = pm.Normal("emax_z", 0.0, 1.0, dims="indication")
-        slope = pm.Deterministic("emax", emax + ind_sd * z, dims="indication")
-    else:
-        slope = pm.Deterministic("emax", emax * pt.ones(n_ind), dims="indication")
-    return slope, priors["ed50"].to_pymc("ed50")
+    return slope
 
 
 def _bias(data, priors, bias_form, bias_mean, bias_sd, direction, group_effect):
