@@ -318,8 +318,9 @@ def shape_table(fit, spec, forms: tuple[str, ...] = ("loglinear", "emax")) -> pd
     -------
     DataFrame
         Index ``(question, shape, quantity)`` with shape ``loglinear``, ``emax`` and
-        ``stacked``; columns ``weight``, ``elpd``, mean, sd, q2.5, q50, q97.5, ``prob``
-        and ``evidence``.
+        ``stacked``; columns ``weight`` (stacking), ``elpd``, ``dse`` (SE of its
+        difference from the best), ``weight_pseudo_bma``, mean, sd, q2.5, q50, q97.5,
+        ``prob`` and ``evidence``.
 
     Examples
     --------
@@ -352,7 +353,12 @@ def shape_table(fit, spec, forms: tuple[str, ...] = ("loglinear", "emax")) -> pd
         fits[form] = refit(spec.data_files(), **kwargs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # Pareto k warnings: reported by fits
-        loo = arviz_stats.compare({k: f.idata for k, f in fits.items()}, round_to="none")
+        trees = {k: f.idata for k, f in fits.items()}
+        loo = arviz_stats.compare(trees, round_to="none")
+        # pseudo-BMA weights (exp(elpd), deterministic) beside stacking: when the shapes
+        # predict the studies equally well (elpd difference within dse), stacking's
+        # weights are not identified and can sit at a vertex
+        pbma = arviz_stats.compare(trees, method="pseudo-bma", round_to="none")["weight"]
     weight = loo["weight"].astype(float)
     sign = 1 if spec.report.better == "higher" else -1
     rng = np.random.default_rng(20261202)
@@ -389,6 +395,8 @@ def shape_table(fit, spec, forms: tuple[str, ...] = ("loglinear", "emax")) -> pd
                         "quantity": k,
                         "weight": 1.0 if shape == "stacked" else float(weight[shape]),
                         "elpd": np.nan if shape == "stacked" else float(loo.loc[shape, "elpd"]),
+                        "dse": np.nan if shape == "stacked" else float(loo.loc[shape, "dse"]),
+                        "weight_pseudo_bma": (np.nan if shape == "stacked" else float(pbma[shape])),
                         **_summary(x),
                         "prob": float(prob),
                         "evidence": evidence,
