@@ -17,8 +17,10 @@ import os
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 import bayeskit as bk
+from bayeskit.families import get_family
 from bayeskit.families.exposure.model import beta_params
 from bayeskit.questions import effect_draws
 from bayeskit.spec import load_spec
@@ -112,18 +114,35 @@ print(by_route.round(2).to_string())
 #
 # Treating \(F_{SL}\) as exactly 0.32 would understate the uncertainty of an SL
 # prediction. `effect_draws` gives the posterior draws of exposure and effect; recompute
-# the effect with \(F\) fixed at its mean and compare the spread.
+# the effect averaged over \(F\) at each draw and compare the spread: by the law of
+# total variance the difference is what the uncertainty in \(F\) adds.
 
 # %%
 dose = 1.5
 draws = effect_draws(fit, route="sl", dose_mg_per_kg=dose)
-beta = fit.idata["posterior"]["beta_dose"].sel(indication="OUD").values.ravel()
-ref = fit.idata["posterior"]["exposure_ref"].values.ravel()
-fixed = beta * np.log2(1 + dose * routes.loc["sl", "bioavailability"] / ref)
+# the model's own mean function on the same draws, averaged over 40 values of F_SL from
+# its Beta prior: the effect each draw expects once F_SL is averaged out
+post = fit.idata["posterior"].to_dataset()
+a_sl, b_sl = beta_params(
+    routes.loc["sl", "bioavailability"], routes.loc["sl", "bioavailability_sd"]
+)
+family = get_family(fit.family)
+fixed = np.mean(
+    [
+        family.predict(
+            post.assign(bioavailability=post["bioavailability"].where(post["route"] != "sl", f)),
+            fit.settings,
+            route="sl",
+            dose_mg_per_kg=dose,
+        )["effect"].values.ravel()
+        for f in stats.beta(a_sl, b_sl).ppf((np.arange(40) + 0.5) / 40)
+    ],
+    axis=0,
+)
 uncertain = draws["effect"].values.ravel()
 print(
     f"SL {dose} mg/kg, SD of the log-OR: F uncertain {uncertain.std():.3f}, "
-    f"F fixed {fixed.std():.3f}"
+    f"F averaged out {fixed.std():.3f}"
 )
 print(f"SD of exposure: {draws['exposure'].values.std():.3f} mg/kg")
 

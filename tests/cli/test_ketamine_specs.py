@@ -102,8 +102,9 @@ def test_sensitivity_command_writes_table_and_plot(tmp_path):
     table = pd.read_csv(out / "sensitivity.csv")
     scenarios = set(table["scenario"])
     assert {"main", "without KRUPITSKY2002", "without KRUPITSKY2007"} <= scenarios
-    assert any(s.startswith("prior: beta_dose") for s in scenarios)
-    main = table[(table["scenario"] == "main") & (table["parameter"] == "beta_dose[OUD]")]
+    # the spec's slope prior sits on Krupitsky 2002's dose contrast (slope_scale)
+    assert any(s.startswith("prior: dose_contrast") for s in scenarios)
+    main = table[(table["scenario"] == "main") & (table["parameter"] == "dose_contrast[OUD]")]
     assert main["shift_sd"].iloc[0] == 0
     assert (out / "sensitivity.png").stat().st_size > 10_000
     again = runner.invoke(app, ["sensitivity", str(spec), "--out", str(out)])

@@ -33,6 +33,7 @@ SAMPLE_OPTIONS = {
     "route_effect": True,
     "bias_sd": {"cohort": 0.4},
     "likelihood": "arm",
+    "slope_scale": "contrast",
     "bias_form": "proportional",
     "bias_mean": {"cohort": 0.2},
     "benefit": "lower",

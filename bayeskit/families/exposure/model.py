@@ -287,7 +287,8 @@ def _anchor(arms: pd.DataFrame, con: pd.DataFrame) -> tuple[float, float, int] |
     """Return the first randomised dose contrast: (low dose, high dose, route index).
 
     Both arms by one route (or the low arm without drug) at different doses; with
-    ``slope_scale = "contrast"`` the slope's prior is on the effect between them.
+    ``slope_scale = "contrast"`` the slope's prior is on the effect between them. Without
+    one, the highest dose against no drug.
     """
     pairs = []
     if len(arms):
@@ -305,7 +306,14 @@ def _anchor(arms: pd.DataFrame, con: pd.DataFrame) -> tuple[float, float, int] |
     for lo, hi, route, route0 in pairs:
         if hi > lo and route >= 0 and (lo == 0 or route0 == route):
             return float(lo), float(hi), int(route)
-    return None
+    # no randomised dose contrast (e.g. a refit leaving that trial out): the highest dose
+    # in the data against no drug
+    rows = pd.concat([t for t in (arms, con) if len(t)], ignore_index=True)
+    on = rows[(rows["dose_mg_per_kg"] > 0) & (rows["route_idx"] >= 0)]
+    if on.empty:
+        return None
+    top = on.loc[on["dose_mg_per_kg"].idxmax()]
+    return 0.0, float(top["dose_mg_per_kg"]), int(top["route_idx"])
 
 
 def _with_control_arm(arms: pd.DataFrame, route_list: list[str]) -> pd.DataFrame:
@@ -457,33 +465,7 @@ def build(
         ind_of_study = data.study_indication
 
         if len(arms):
-            s_idx = arms["study_idx"].to_numpy()
-            eff = effect_of(arms, "", ind_of_study[s_idx])
-            eff0 = effect_of(arms, "control_", ind_of_study[s_idx])
-            alpha = _baselines(data, priors, likelihood, eff0)
-            treated = arms["treated"].to_numpy(float)
-            if likelihood == "contrast":  # alpha: the logit of the study's reference arm
-                logit_p = alpha[s_idx] + treated * (
-                    (eff - eff0) * factor[s_idx] + shift[s_idx] + delta[s_idx]
-                )
-            else:  # alpha: the logit without drug, random across studies
-                logit_p = (
-                    alpha[s_idx]
-                    + eff0
-                    + (eff - eff0) * factor[s_idx]
-                    + treated * shift[s_idx]
-                    + arms["c"].to_numpy() * delta[s_idx]
-                )
-            n = arms["n"].to_numpy(int)
-            _observe(
-                pm.Binomial,
-                lambda r: {"n": n[r], "logit_p": logit_p[r]},
-                "events",
-                arms,
-                weights,
-                arms["events"].to_numpy(int),
-                "arm",
-            )
+            _observe_arms(data, priors, likelihood, effect_of, shift, factor, delta, weights)
         if len(con):
             s_idx = con["study_idx"].to_numpy()
             e1 = effect_of(con, "", ind_of_study[s_idx])
@@ -502,12 +484,46 @@ def build(
     return model
 
 
+def _observe_arms(data, priors, likelihood, effect_of, shift, factor, delta, weights):
+    """Add the binary arms' likelihood (contrast- or arm-based)."""
+    import pymc as pm
+
+    arms, ind_of_study = data.arms, data.study_indication
+    s_idx = arms["study_idx"].to_numpy()
+    eff = effect_of(arms, "", ind_of_study[s_idx])
+    eff0 = effect_of(arms, "control_", ind_of_study[s_idx])
+    alpha = _baselines(data, priors, likelihood, eff0)
+    treated = arms["treated"].to_numpy(float)
+    if likelihood == "contrast":  # alpha: the logit of the study's reference arm
+        logit_p = alpha[s_idx] + treated * (
+            (eff - eff0) * factor[s_idx] + shift[s_idx] + delta[s_idx]
+        )
+    else:  # alpha: the logit without drug, random across studies
+        logit_p = (
+            alpha[s_idx]
+            + eff0
+            + (eff - eff0) * factor[s_idx]
+            + treated * shift[s_idx]
+            + arms["c"].to_numpy() * delta[s_idx]
+        )
+    n = arms["n"].to_numpy(int)
+    _observe(
+        pm.Binomial,
+        lambda r: {"n": n[r], "logit_p": logit_p[r]},
+        "events",
+        arms,
+        weights,
+        arms["events"].to_numpy(int),
+        "arm",
+    )
+
+
 def _anchor_span(data: ExposureData, F, form, ref, ed50, sessions):
     """Return the shape's rise between the anchor doses (slope = contrast over it)."""
     if data.anchor is None:
         raise UserError(
-            'slope_scale = "contrast" needs a randomised comparison of two doses (or of a '
-            'dose and no drug) in the data; none has one: use slope_scale = "doubling"'
+            'slope_scale = "contrast" needs a ketamine dose in the data; none has one: '
+            'use slope_scale = "doubling"'
         )
     lo, hi, r = data.anchor
     settings = {"sessions": sessions}
