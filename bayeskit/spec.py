@@ -259,8 +259,9 @@ class Spec(_Section):
         --------
         >>> from bayeskit._resources import models_dir
         >>> kwargs = load_spec(models_dir() / "oud_abstinence.toml").fit_kwargs()
-        >>> kwargs["model"], sorted(kwargs["model_options"])
-        ('exposure-response', ['exposure_ref', 'form', 'route_effect', 'scale', 'sessions'])
+        >>> kwargs["model"], sorted(kwargs["model_options"])  # doctest: +NORMALIZE_WHITESPACE
+        ('exposure-response', ['compare_forms', 'form', 'likelihood', 'route_effect', 'scale',
+                               'sessions', 'slope_scale'])
         """
         d, m, s = self.data, self.model, self.sampler
         effect_options = {

@@ -51,6 +51,11 @@ def fit_spec(the_spec, *, progress: bool = False, tables: bool = True, **overrid
 
         extra["questions"] = answer_questions(result, the_spec)
         summary = _with_questions(summary, extra["questions"])
+    # the refits under other dose-response shapes only when the spec asks for them
+    if the_spec.questions and the_spec.model.options().get("compare_forms"):
+        from bayeskit.questions import shape_table
+
+        extra["shapes"] = shape_table(result, the_spec)
     # the refit without borrowing only when the spec asks for borrowing explicitly
     if the_spec.model.options().get("borrowing") and len(result.data.indication) > 1:
         from bayeskit.questions import borrowing_table
@@ -63,6 +68,7 @@ def _with_questions(summary: pd.DataFrame, questions: pd.DataFrame) -> pd.DataFr
     """Summary rows for each question's answers, named ``question[<label>].<quantity>``."""
     rows = questions.reset_index()
     rows.index = [f"question[{r.question}].{r.quantity}" for r in rows.itertuples()]
-    rows = rows.drop(columns=["question", "quantity"])
+    # the labels (regimen, comparator, evidence, basis) are in the row name and questions.csv
+    rows = rows.drop(columns=["question", "quantity"]).select_dtypes("number")
     rows.index.name = "parameter"
     return pd.concat([summary, rows])

@@ -43,7 +43,7 @@ CATEGORIES = {"route": ROUTES, "design": DESIGNS, "role": ROLES, "outcome_type":
 TEXT_COLUMNS = frozenset({
     "study", "arm", "outcome", "role", "design", "indication", "treatment", "route",
     "timepoint", "unit", "measure", "outcome_type", "source", "derived", "notes",
-    "citation", "value_status",
+    "citation", "value_status", "group",
 })  # fmt: skip
 INTEGER_COLUMNS = frozenset({"n", "events", "sessions"})
 

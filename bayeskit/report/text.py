@@ -371,18 +371,20 @@ def _exposure_sentences(run: Run, lead: str) -> list[str]:
     s = run.settings
     post = run.group("posterior")
     indications = [str(i) for i in post["indication"].values] if post is not None else []
-    ref = s.get("exposure_ref")
+    ref = f"{num(s.get('exposure_ref'))} mg/kg"
+    if s.get("exposure_ref") is None and (r := _row(run, "exposure_ref")) is not None:
+        ref = f"E_ref, estimated at {num(r['q50'])} mg/kg"
     for ind in indications:
         if (row := _row(run, f"or_per_doubling[{ind}]")) is not None:
             out.append(
-                f"{lead if not out else ''}in {ind}, each doubling of (1 + exposure / {num(ref)} "
-                f"mg/kg) multiplies the odds of the outcome by {num(row['q50'])} (95% credible "
+                f"{lead if not out else ''}in {ind}, each doubling of (1 + exposure / {ref}) "
+                f"multiplies the odds of the outcome by {num(row['q50'])} (95% credible "
                 f"interval {_ci(row)})."
             )
         elif (row := _row(run, f"effect_per_doubling[{ind}]")) is not None:
             out.append(
-                f"{lead if not out else ''}in {ind}, each doubling of (1 + exposure / {num(ref)} "
-                f"mg/kg) changes the outcome by {num(row['q50'])} standardised mean differences "
+                f"{lead if not out else ''}in {ind}, each doubling of (1 + exposure / {ref}) "
+                f"changes the outcome by {num(row['q50'])} standardised mean differences "
                 f"(95% credible interval {_ci(row)})."
             )
         elif (row := _row(run, f"emax[{ind}]")) is not None:
@@ -412,9 +414,11 @@ def _question_sentences(run: Run) -> list[str]:
             thr = _question_threshold(run, str(label))
             word = "gain" if better == "higher" else "reduction"
             d = r.loc["difference"]
+            comparator = str(rows["comparator"].iloc[0]) if "comparator" in rows else ""
+            versus = "without" if comparator in ("", "nan", "no ketamine") else f"with {comparator}"
             sentence = (
                 f"For {label}: the probability of the outcome is {pct(r.loc['p_with', 'q50'])} "
-                f"with treatment against {pct(r.loc['p_without', 'q50'])} without, a difference "
+                f"with treatment against {pct(r.loc['p_without', 'q50'])} {versus}, a difference "
                 f"of {points(d['q50'])} percentage points (95% credible interval "
                 f"{_ci(d, fmt=points)})"
             )

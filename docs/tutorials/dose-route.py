@@ -17,8 +17,10 @@ import os
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 import bayeskit as bk
+from bayeskit.families import get_family
 from bayeskit.families.exposure.model import beta_params
 from bayeskit.questions import effect_draws
 from bayeskit.spec import load_spec
@@ -31,11 +33,15 @@ CHAINS = int(os.environ.get("BAYESKIT_TUTORIAL_CHAINS", "4"))
 #
 # Each arm's systemic exposure is \(E = \text{dose} \times F_{route} \times
 # \text{sessions}\) (mg/kg), and the log-odds of abstinence rise by \(\beta\) per doubling
-# of \(1 + E / E_{ref}\), with \(E_{ref} = 0.1\) mg/kg:
+# of \(1 + E / E_{ref}\), with the reference exposure \(E_{ref}\) a parameter (prior
+# `LogNormal(-1.6, 1.2)`, median 0.2 mg/kg). Each trial has its own baseline
+# \(\alpha_{study}\), the logit of its control arm, so only the contrast within a trial
+# informs \(\beta\) (\(t_{arm} = 1\) for the experimental arm, 0 for the control):
 #
 # \[
-# \operatorname{logit} p_{arm} = \alpha_{study} + \beta \log_2(1 + E_{arm} / E_{ref})
-# + c_{arm}\, \delta_{study}, \qquad F_{route} \sim \mathrm{Beta}(a_r, b_r).
+# \operatorname{logit} p_{arm} = \alpha_{study} + t_{arm} \big[\beta \log_2\tfrac{1 +
+# E_{arm} / E_{ref}}{1 + E_{control} / E_{ref}} + \delta_{study}\big], \qquad F_{route}
+# \sim \mathrm{Beta}(a_r, b_r).
 # \]
 #
 # The Beta parameters match the table's mean and SD (IV is 1 by definition):
@@ -108,17 +114,35 @@ print(by_route.round(2).to_string())
 #
 # Treating \(F_{SL}\) as exactly 0.32 would understate the uncertainty of an SL
 # prediction. `effect_draws` gives the posterior draws of exposure and effect; recompute
-# the effect with \(F\) fixed at its mean and compare the spread.
+# the effect averaged over \(F\) at each draw and compare the spread: by the law of
+# total variance the difference is what the uncertainty in \(F\) adds.
 
 # %%
 dose = 1.5
 draws = effect_draws(fit, route="sl", dose_mg_per_kg=dose)
-beta = fit.idata["posterior"]["beta_dose"].sel(indication="OUD").values.ravel()
-fixed = beta * np.log2(1 + dose * routes.loc["sl", "bioavailability"] / 0.1)
+# the model's own mean function on the same draws, averaged over 40 values of F_SL from
+# its Beta prior: the effect each draw expects once F_SL is averaged out
+post = fit.idata["posterior"].to_dataset()
+a_sl, b_sl = beta_params(
+    routes.loc["sl", "bioavailability"], routes.loc["sl", "bioavailability_sd"]
+)
+family = get_family(fit.family)
+fixed = np.mean(
+    [
+        family.predict(
+            post.assign(bioavailability=post["bioavailability"].where(post["route"] != "sl", f)),
+            fit.settings,
+            route="sl",
+            dose_mg_per_kg=dose,
+        )["effect"].values.ravel()
+        for f in stats.beta(a_sl, b_sl).ppf((np.arange(40) + 0.5) / 40)
+    ],
+    axis=0,
+)
 uncertain = draws["effect"].values.ravel()
 print(
     f"SL {dose} mg/kg, SD of the log-OR: F uncertain {uncertain.std():.3f}, "
-    f"F fixed {fixed.std():.3f}"
+    f"F averaged out {fixed.std():.3f}"
 )
 print(f"SD of exposure: {draws['exposure'].values.std():.3f} mg/kg")
 
@@ -138,9 +162,10 @@ print(f"SL dose matching the exposure of 2 mg/kg IM: {mid:.1f} mg/kg (95% {lo:.1
 # %% [markdown]
 # ## Sessions
 #
-# With `sessions = "multiplier"` three sessions give three times the exposure of one, an
-# assumption the 2007 trial (three sessions against one) tests with one contrast.
-# `sessions = "term"` instead adds its own coefficient, `beta_sessions * log2(sessions)`.
+# With `sessions = "term"` (the default, and the bundled spec's choice) sessions add their
+# own coefficient, `beta_sessions * log2(sessions)`, learnt from the 2007 trial's one
+# contrast (three sessions against one, with their psychotherapy). `sessions =
+# "multiplier"` would instead give three sessions three times the exposure of one.
 
 # %%
 three = bk.predict(fit, route="im", dose_mg_per_kg=2.0, sessions=3)

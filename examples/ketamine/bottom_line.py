@@ -17,6 +17,7 @@ from .fmt import (
     plural,
     prob,
     q,
+    ref_text,
     route_list,
     sig,
     study_name,
@@ -160,7 +161,7 @@ def bottom_line_borrowing(s: SudNumbers) -> list[str]:
         f"**How much the alcohol evidence moves the opioid estimate.** In the joint "
         f"{'/'.join(s.fit.data.indication)} analysis ({other_desc} added), the {ind} "
         f"odds ratio per doubling of exposure (strictly, of 1 + E / "
-        f"{dose(s.spec.model.exposure_ref)} mg/kg) is {orpd(w)} with borrowing and "
+        f"{ref_text(s.spec)}) is {orpd(w)} with borrowing and "
         f"{orpd(a)} without; the interval is {100 * narrowing:.0f}% "
         f"narrower on the log scale. P({ind} slope > 0): "
         f"{prob(p_slope_positive(s.alone, ind))} without, "

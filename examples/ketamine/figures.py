@@ -224,7 +224,7 @@ def _slope_rows(borrow: pd.DataFrame, oud, ind_oud) -> list[tuple]:
     return sorted(rows, key=lambda r: (inds.index(r[0]), order[r[1]]))
 
 
-def borrow_figure(borrow: pd.DataFrame, oud, ind_oud, ref: float, folder: Path) -> Path:
+def borrow_figure(borrow: pd.DataFrame, oud, ind_oud, ref: str, folder: Path) -> Path:
     """Odds ratio per doubling per indication, with and without borrowing."""
     rows = _slope_rows(borrow, oud, ind_oud)
     colours = {
@@ -253,9 +253,7 @@ def borrow_figure(borrow: pd.DataFrame, oud, ind_oud, ref: float, folder: Path) 
     ax.axvline(1, color="0.4", lw=1, ls=":")
     ax.set_xscale("log")
     ax.set_yticks(ticks, labels)
-    ax.set_xlabel(
-        f"odds ratio of abstinence per doubling of (1 + exposure / {ref:g} mg/kg), log scale"
-    )
+    ax.set_xlabel(f"odds ratio of abstinence per doubling of (1 + exposure / {ref}), log scale")
     ax.set_title("Slope per indication, with and without borrowing", fontsize=11)
     ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())

@@ -66,6 +66,17 @@ def ci(lo: str, hi: str) -> str:
     return f"95% CrI {lo} to {hi}"
 
 
+def ref_text(spec) -> str:
+    """Write the reference exposure of a spec's log-linear form: fixed, or estimated.
+
+    >>> from types import SimpleNamespace
+    >>> ref_text(SimpleNamespace(model=SimpleNamespace(options=lambda: {})))
+    'E_ref (estimated)'
+    """
+    ref = spec.model.options().get("exposure_ref")
+    return f"{ref:g} mg/kg" if ref is not None else "E_ref (estimated)"
+
+
 def dose(x: float) -> str:
     """Write a dose in mg/kg as short as it goes.
 

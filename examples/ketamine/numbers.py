@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 import bayeskit as bk
-from bayeskit.questions import answer_questions, effect_draws
+from bayeskit.questions import answer_questions, effect_draws, question_answer
 
 from .fits import Analyses
 
@@ -35,12 +35,12 @@ class OudNumbers:
     @property
     def r1(self) -> pd.DataFrame:
         """The answer to the 1-session question."""
-        return self.answers.loc[self.q1.label]
+        return question_answer(self.answers, self.q1.label)
 
     @property
     def r3(self) -> pd.DataFrame:
         """The answer to the 3-session question."""
-        return self.answers.loc[self.q3.label]
+        return question_answer(self.answers, self.q3.label)
 
     @property
     def routes(self) -> list[str]:
@@ -95,7 +95,7 @@ class OwNumbers:
     @property
     def row(self) -> pd.DataFrame:
         """The answer to the question, with all studies."""
-        return self.answers.loc[self.question.label]
+        return question_answer(self.answers, self.question.label)
 
     @property
     def tab(self) -> pd.DataFrame:
@@ -159,7 +159,7 @@ class SudNumbers:
     @property
     def pred_with(self) -> pd.DataFrame:
         """The answer to the question with borrowing."""
-        return self.answers.loc[self.question.label]
+        return question_answer(self.answers, self.question.label)
 
     @property
     def b_with(self) -> pd.Series:

@@ -6,7 +6,19 @@ import pandas as pd
 
 from .figures import BORROW_FIGURE, OUD_FIGURE, OW_FIGURE
 from .fits import Analyses
-from .fmt import ROUTE_NAMES, ci, dose, num, outcome_list, pct, plural, q, sig, study_name
+from .fmt import (
+    ROUTE_NAMES,
+    ci,
+    dose,
+    num,
+    outcome_list,
+    pct,
+    plural,
+    q,
+    ref_text,
+    sig,
+    study_name,
+)
 from .numbers import OudNumbers, OwNumbers, SudNumbers
 from .tables import (
     arm_table,
@@ -29,8 +41,17 @@ def oud_model(o: OudNumbers) -> list[str]:
         "Each arm's systemic exposure is E = dose x bioavailability(route)"
         + (" x sessions" if m.sessions == "multiplier" else "")
         + f"; the log-odds of abstinence rise by `beta_dose` per doubling of "
-        f"(1 + E / {dose(m.exposure_ref)} mg/kg) ({m.form}), with a random baseline per "
-        f"trial and a between-trial SD `tau` of the contrast. Priors: "
+        f"(1 + E / {ref_text(o.spec)}) ({m.form}), with "
+        + (
+            "a random baseline per trial (arm-based: baselines of trials at different "
+            "exposures inform the slope too)"
+            if m.options().get("likelihood") == "arm"
+            else "a separate baseline per trial (contrast-based: only within-trial "
+            "contrasts inform the slope)"
+        )
+        + ", sessions "
+        + ("as a multiplier of exposure" if m.sessions == "multiplier" else f"`{m.sessions}`")
+        + " and a between-trial SD `tau` of the contrast. Priors: "
         + ", ".join(f"`{k}` ~ {v}" for k, v in o.spec.priors.items())
         + ". Bioavailability has Beta priors from `data/routes.csv` (posterior medians: "
         + ", ".join(
@@ -166,8 +187,9 @@ def ow_data_and_model(w: OwNumbers) -> list[str]:
     out.append("### Model\n")
     out.append(
         f"SMD (negative = less withdrawal) = `beta_dose` x log2(1 + E / "
-        f"{dose(spec.model.exposure_ref)} mg/kg) + between-study deviation (`tau`) + for "
-        "non-randomised designs a bias ~ Normal(`bias_mean`, design SD) with design SDs "
+        f"{ref_text(spec)}) + between-study deviation (`tau`) + for "
+        "non-randomised designs a bias on the relative effect ~ Normal(design mean, design SD), "
+        "favouring ketamine on average, with design SDs "
         + ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in (spec.model.bias_sd or {}).items())
         + ". Priors: "
         + ", ".join(f"`{k}` ~ {v}" for k, v in spec.priors.items())
@@ -180,7 +202,6 @@ def ow_results(w: OwNumbers) -> list[str]:
     """Tabulate the withdrawal parameters and question; show the figure."""
     ind = w.fit.data.indication[0]
     rows = [(f"beta_dose[{ind}]", "slope: SMD per doubling", 2), ("tau", "between-study SD", 2)]
-    rows += [(f"bias_mean[{d}]", f"mean bias, {d.replace('_', ' ')}", 2) for d in w.fit.data.design]
     rows += [(f"bias[{s}]", f"bias of {study_name(s)}", 2) for s in w.case_reports]
     return [
         "### Results\n",
@@ -302,7 +323,7 @@ def sud_results(s: SudNumbers, o: OudNumbers) -> list[str]:
         binary_question_table(s.answers, s.spec, alone=(s.question.label, s.pred_alone)),
         "",
         f"![Slopes with and without borrowing](figures/{BORROW_FIGURE})\n",
-        f"*Odds ratio per doubling of (1 + E / {dose(s.spec.model.exposure_ref)} mg/kg), "
+        f"*Odds ratio per doubling of (1 + E / {ref_text(s.spec)}), "
         "median and 95% "
         "CrI, per indication, with and without borrowing, and from the opioid-only analysis "
         "of section 1.*\n",
@@ -329,8 +350,9 @@ def non_randomised_caveat(s: SudNumbers, study: str, g: pd.DataFrame) -> str:
             if "seed 004 only" in notes
             else ""
         )
-        + f". The bias term (SD {dict(s.spec.model.bias_sd or {}).get(design, 0.3):g}) "
-        "discounts that difference; it does not remove it."
+        + f". Its bias term acts on the relative effect (ketamine arm only; SD "
+        f"{dict(s.spec.model.bias_sd or {}).get(design, 0.3):g}, mean favouring ketamine): "
+        "it shifts that difference towards no effect and widens it; it does not remove it."
     )
 
 

@@ -63,14 +63,39 @@ def test_run_directory_answers_the_questions(run):
     assert f"question[{first}].effect" in summary.index
     prob = questions.loc[(first, "effect"), "prob"]
     assert 0 <= prob <= 1
+    # every answer is labelled; against no ketamine it is extrapolated unless a trial of
+    # the indication randomised that regimen against no ketamine
+    answers = questions.reset_index()
+    assert set(answers["evidence"]) <= {"within the evidence", "extrapolated"}
+    assert all(
+        q.endswith(f"({e})") for q, e in zip(answers["question"], answers["evidence"], strict=True)
+    )
+    within = answers[answers["evidence"] == "within the evidence"]
+    assert within["basis"].str.startswith("randomised in ").all()
+    if name in ("oud_abstinence", "sud_abstinence"):  # no OUD arm went without ketamine
+        none = answers[answers["comparator"] == "no ketamine"]
+        assert (none["evidence"] == "extrapolated").all()
+        assert none["basis"].str.contains("no arm without ketamine").all()
     if name == "oud_abstinence":
-        one = questions.loc[("2 mg/kg IM, 1 session", "p_with"), "mean"]
-        three = questions.loc[("2 mg/kg IM, 3 sessions", "p_with"), "mean"]
-        assert three > one  # more sessions, more exposure, under a rising dose response
-        assert 0 <= questions.loc[("2 mg/kg IM, 1 session", "difference"), "prob"] <= 1
+        one = "2 mg/kg IM, 1 session vs no ketamine (extrapolated)"
+        three = "2 mg/kg IM, 3 sessions vs no ketamine (extrapolated)"
+        assert 0 <= questions.loc[(one, "difference"), "prob"] <= 1
+        assert set(within["question"]) == {
+            "2 mg/kg IM, 1 session vs 0.2 mg/kg im, 1 session (within the evidence)",
+            "2 mg/kg IM, 3 sessions vs 2 mg/kg im, 1 session (within the evidence)",
+        }
+        # a new study's answer carries tau: wider than the average effect's
+        for label in (one, three):
+            assert (
+                questions.loc[(label, "effect_new"), "sd"] > questions.loc[(label, "effect"), "sd"]
+            )
+        shapes = pd.read_csv(out / "shapes.csv", index_col=["question", "shape", "quantity"])
+        assert set(shapes.index.get_level_values("shape")) == {"loglinear", "emax", "stacked"}
     if name == "ow_withdrawal":
-        assert ("0.5 mg/kg IV", "effect_COWS points") in questions.index
-        assert ("0.5 mg/kg IV", "effect_mmHg") in questions.index
+        # Jovaisa 2006 randomised 0.5 mg/kg IV against placebo: within the evidence
+        label = "0.5 mg/kg IV vs no ketamine (within the evidence)"
+        assert (label, "effect_COWS points") in questions.index
+        assert (label, "effect_mmHg") in questions.index
     if name == "sud_abstinence":
         borrowing = pd.read_csv(out / "borrowing.csv", index_col=["indication", "fit"])
         assert {("OUD", "with borrowing"), ("OUD", "without borrowing")} <= set(borrowing.index)
@@ -91,8 +116,9 @@ def test_sensitivity_command_writes_table_and_plot(tmp_path):
     table = pd.read_csv(out / "sensitivity.csv")
     scenarios = set(table["scenario"])
     assert {"main", "without KRUPITSKY2002", "without KRUPITSKY2007"} <= scenarios
-    assert any(s.startswith("prior: beta_dose") for s in scenarios)
-    main = table[(table["scenario"] == "main") & (table["parameter"] == "beta_dose[OUD]")]
+    # the spec's slope prior sits on Krupitsky 2002's dose contrast (slope_scale)
+    assert any(s.startswith("prior: dose_contrast") for s in scenarios)
+    main = table[(table["scenario"] == "main") & (table["parameter"] == "dose_contrast[OUD]")]
     assert main["shift_sd"].iloc[0] == 0
     assert (out / "sensitivity.png").stat().st_size > 10_000
     again = runner.invoke(app, ["sensitivity", str(spec), "--out", str(out)])

@@ -32,6 +32,13 @@ SAMPLE_OPTIONS = {
     "exposure_ref": 0.5,
     "route_effect": True,
     "bias_sd": {"cohort": 0.4},
+    "likelihood": "arm",
+    "slope_scale": "contrast",
+    "bias_form": "proportional",
+    "bias_mean": {"cohort": 0.2},
+    "benefit": "lower",
+    "group_effect": False,
+    "compare_forms": True,
     "design_weight": {"cohort": 0.5},
     "borrowing": False,
     "designs": ["rct"],
@@ -136,8 +143,9 @@ def test_exposure_response_on_data_without_doses_is_exit_2_naming_the_column(tmp
         {},
         {"form": "emax", "sessions": "term", "route_effect": True},
         {"sessions": "ignore", "exposure_ref": 0.4},
+        {"likelihood": "arm", "sessions": "multiplier", "exposure_ref": 0.4},
     ],
-    ids=["loglinear", "emax-sessions-route", "ignore-sessions"],
+    ids=["loglinear", "emax-sessions-route", "ignore-sessions", "arm-based"],
 )
 @pytest.mark.parametrize("name", [n for n, f in FAMILIES.items() if f.predict is not None])
 def test_predict_agrees_with_the_model_at_random_parameter_values(name, options):
@@ -149,7 +157,7 @@ def test_predict_agrees_with_the_model_at_random_parameter_values(name, options)
     names = [
         v
         for v in ("bioavailability", "beta_dose", "emax", "ed50", "beta_sessions",
-                  "route_effect", "alpha_mu", "alpha", "delta")
+                  "route_effect", "alpha_mu", "alpha", "delta", "exposure_ref")
         if v in model.named_vars
     ]  # fmt: skip
     outs = model.replace_rvs_by_values([p, *(model[v] for v in names)])
@@ -180,7 +188,17 @@ def test_predict_agrees_with_the_model_at_random_parameter_values(name, options)
             s = row["study_idx"]
             alpha = posterior["alpha"].values.ravel()[s]
             delta = posterior["delta"].values.ravel()[s]
-            logit = alpha + effect + row["c"] * delta  # randomised: no bias term
+            if settings["likelihood"] == "arm":  # alpha: logit without drug
+                logit = alpha + effect + row["c"] * delta  # randomised: no bias term
+            else:  # alpha: logit of the study's reference arm; the contrast on the rest
+                reference = family.predict(
+                    posterior,
+                    settings,
+                    route=prepared.route[row["control_route_idx"]],
+                    dose_mg_per_kg=row["control_dose_mg_per_kg"],
+                    sessions=row["control_sessions"],
+                )["effect"].item()
+                logit = alpha + row["treated"] * (effect - reference + delta)
             assert 1 / (1 + np.exp(-logit)) == pytest.approx(prob[i], rel=1e-10)
 
 

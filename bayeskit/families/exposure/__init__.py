@@ -29,12 +29,21 @@ class ExposureOptions(Options):
 
     scale: Literal["logit", "smd"] = "logit"
     form: Literal["loglinear", "emax"] = "loglinear"
-    sessions: Literal["multiplier", "term", "ignore"] = "multiplier"
-    exposure_ref: float = Field(0.1, gt=0)
+    sessions: Literal["term", "multiplier", "ignore"] = "term"
+    #: fixed reference exposure of the log-linear form; None (default) estimates it
+    exposure_ref: float | None = Field(None, gt=0)
     route_effect: bool = False
+    slope_scale: Literal["doubling", "contrast"] = "doubling"
+    likelihood: Literal["contrast", "arm"] = "contrast"
+    bias_form: Literal["additive", "proportional"] = "additive"
+    bias_mean: dict[str, float] | None = None
     bias_sd: dict[str, float] | None = None
+    benefit: Literal["higher", "lower"] = "higher"
+    group_effect: bool = True
     design_weight: dict[str, float] | None = None
     borrowing: bool = True
+    #: also refit under every shape and report each shape's and the stacked answers
+    compare_forms: bool = False
     designs: list[Literal[DESIGNS]] | None = None  # type: ignore[valid-type]
     outcome_sd: dict[str, float] | None = None
 
@@ -46,7 +55,7 @@ class ExposureResponse(Family):
     --------
     >>> family = ExposureResponse()
     >>> family.data, family.prior_names[:3], family.slot("ed50").positive
-    ('exposure', ('beta_dose', 'indication_sd', 'emax'), True)
+    ('exposure', ('beta_dose', 'dose_contrast', 'indication_sd'), True)
     """
 
     name = "exposure-response"
@@ -66,17 +75,22 @@ class ExposureResponse(Family):
     slots = (
         PriorSlot("beta_dose", "Normal(0, 0.5)", "log-OR (or SMD) per doubling: a large "
                   "effect is 1 SD"),
+        PriorSlot("dose_contrast", "Normal(0, 1)", "effect between the doses of the "
+                  "data's randomised dose contrast (slope_scale = contrast), log-OR or SMD"),
         PriorSlot("indication_sd", "HalfNormal(0.25)", "moderate borrowing between "
                   "indications", positive=True),
         PriorSlot("emax", "Normal(0, 2)", "maximal effect of the Emax form, log-OR or SMD"),
         PriorSlot("ed50", "LogNormal(0, 1)", "mg/kg of systemic exposure; median 1, 95% in "
                   "0.14-7", positive=True),
+        PriorSlot("exposure_ref", "LogNormal(-1.6, 1.2)", "reference exposure of the "
+                  "log-linear form, mg/kg: median 0.2, 95% in 0.02-2.1 (sub-anaesthetic "
+                  "to anaesthetic)", positive=True),
         PriorSlot("beta_sessions", "Normal(0, 0.5)", "per doubling of sessions, as beta_dose"),
         PriorSlot("route_sd", "HalfNormal(0.25)", "a route effect beyond pharmacokinetics "
                   "is small", positive=True),
         PriorSlot("tau", "HalfNormal(0.5)", "Röver et al. 2021", positive=True),
-        PriorSlot("bias", "Normal(0, 0.5)", "mean bias of a non-randomised design, log-OR "
-                  "or SMD"),
+        PriorSlot("group_sd", "HalfNormal(0.2)", "shared bias of one research group's "
+                  "studies, log-OR or SMD", positive=True),
         PriorSlot("baseline", "Normal(0, 2)", "logit of the outcome without ketamine"),
         PriorSlot("baseline_sd", "HalfNormal(1)", "spread of study baselines on the logit "
                   "scale", positive=True),
@@ -88,16 +102,27 @@ class ExposureResponse(Family):
         "against sessions); the model explains them through exposure, in the "
         "exposure-response figure."
     )
-    # Its studies carry up to three random effects at once (contrast deviation, random
-    # baseline, design bias), some observations are study-level contrasts and some
-    # designs are down-weighted by power priors: a quadrature over all of that per study
-    # is not clean, so LOO stays conditional and says so.
+    # Contrast-based fits (the default) get a leave-one-study-out likelihood
+    # (exposure/loo.py). The arm-based version carries a random baseline, deviation and
+    # design bias with different loadings on the arms, and power priors down-weight
+    # designs: a quadrature over all of that per study is not clean, so LOO stays
+    # conditional there and says so.
     conditional_loo_note = (
-        "exposure-response keeps each observation's likelihood given its study's random "
-        "effects (deviation, baseline, design bias): conditional LOO, which says how "
-        "well an arm or contrast is predicted once its study's effects are known, not "
-        "how well a new study is predicted; a high Pareto k is common there"
+        "exposure-response (arm-based, or with power-prior weights) keeps each "
+        "observation's likelihood given its study's random effects (deviation, baseline, "
+        "design bias): conditional LOO, which says how well an arm or contrast is "
+        "predicted once its study's effects are known, not how well a new study is "
+        "predicted; a high Pareto k is common there"
     )
+
+    @override
+    def marginal_log_likelihood(self, prepared, posterior, priors=None):
+        from bayeskit.families.exposure.loo import contrast_log_likelihood
+
+        settings = getattr(prepared, "settings", None)
+        if settings is None:
+            return None
+        return contrast_log_likelihood(self, prepared, posterior, settings)
 
     def prepare(self, evidence, options: ExposureOptions, *, outcome, timepoint, effect_options):
         """Gather arms and contrasts from every table, and refuse data without doses.
@@ -147,6 +172,8 @@ class ExposureResponse(Family):
     def build(self, prepared, priors: dict, options: ExposureOptions):
         from bayeskit.families.exposure.model import build
 
+        # the leave-one-study-out likelihood needs the options the model was built with
+        prepared.settings = self.settings(prepared, options)
         return build(
             prepared,
             priors,
@@ -154,14 +181,20 @@ class ExposureResponse(Family):
             sessions=options.sessions,
             exposure_ref=options.exposure_ref,
             route_effect=options.route_effect,
+            slope_scale=options.slope_scale,
+            likelihood=options.likelihood,
+            bias_form=options.bias_form,
+            bias_mean=options.bias_mean,
             bias_sd=options.bias_sd,
+            benefit=options.benefit,
+            group_effect=options.group_effect,
             design_weight=options.design_weight,
             borrowing=options.borrowing,
         )
 
     @override
     def settings(self, prepared, options: ExposureOptions) -> dict:
-        return options.model_dump(exclude={"designs", "outcome_sd"})
+        return options.model_dump(exclude={"designs", "outcome_sd", "compare_forms"})
 
     @override
     def measure(self, settings: Mapping[str, Any]) -> str:
@@ -176,6 +209,7 @@ class ExposureResponse(Family):
         dose_mg_per_kg: float | Sequence[float] | np.ndarray,
         sessions: float = 1,
         indication: str | None = None,
+        versus: Mapping[str, Any] | None = None,
     ) -> xr.Dataset:
         """Posterior draws of exposure and effect (vs no drug) for a regimen.
 
@@ -184,12 +218,18 @@ class ExposureResponse(Family):
         directory give the same answer. ``dose_mg_per_kg`` may be an array, which adds a
         ``dose`` dimension, so a whole dose-response curve is one call.
 
+        ``versus`` names a comparator regimen (``dose_mg_per_kg``, ``route``, ``sessions``)
+        in place of no drug. ``effect_new`` is the effect in a new study: the average
+        effect plus a deviation drawn from ``Normal(0, tau)`` (fixed-seed draws), so its
+        interval is predictive for a new setting.
+
         Returns
         -------
         xarray.Dataset
-            ``exposure`` and ``effect``, plus ``p_without``, ``p_with`` and
-            ``difference`` when the fit has baselines (``alpha_mu``); dims
-            ``(chain, draw)`` and ``dose`` for an array of doses.
+            ``exposure``, ``effect`` and ``effect_new``, plus ``p_without``, ``p_with``,
+            ``difference`` (and ``p_with_new``, ``difference_new``) when the fit has
+            baselines (``alpha_mu``); dims ``(chain, draw)`` and ``dose`` for an array of
+            doses.
 
         Examples
         --------
@@ -201,6 +241,12 @@ class ExposureResponse(Family):
         >>> d = ExposureResponse().predict(post, s, route="im", dose_mg_per_kg=[0.0, 0.2])
         >>> d["effect"].isel(chain=0, draw=0).values.round(2).tolist()  # 0.3 log2(1 + 1)
         [0.0, 0.3]
+        >>> s["exposure_ref"] = None  # estimated: its draws come from the posterior
+        >>> post["exposure_ref"] = (("chain", "draw"), np.array([[0.1, 0.3]]))
+        >>> d = ExposureResponse().predict(post, s, route="im", dose_mg_per_kg=0.2,
+        ...                                versus={"dose_mg_per_kg": 0.1, "route": "im"})
+        >>> d["effect"].values.round(3).tolist()  # 0.3 log2(2 / 1.5), 0.3 log2((4/3) / (7/6))
+        [[0.125, 0.058]]
         """
         routes = [str(r) for r in posterior["bioavailability"]["route"].values]
         if route not in routes:
@@ -228,26 +274,52 @@ class ExposureResponse(Family):
         def get(name, **sel):
             return posterior[name].sel(**sel) if name in posterior else None
 
-        E = exposure(dose, posterior["bioavailability"].sel(route=route), sessions, settings)
         form = settings["form"]
-        effect = mean_effect(
-            E,
-            dose > 0,
-            sessions,
-            form=form,
-            exposure_ref=settings.get("exposure_ref"),
-            slope=get("beta_dose" if form == "loglinear" else "emax", indication=indication),
-            ed50=get("ed50"),
-            beta_sessions=get("beta_sessions"),
-            route_effect=get("route_effect", route=route),
-            log2=np.log2,
-        )
-        out = xr.Dataset({"exposure": E, "effect": effect})
+        ref = settings.get("exposure_ref")
+        if form == "loglinear" and ref is None:
+            ref = posterior["exposure_ref"]
+        slope = get("beta_dose" if form == "loglinear" else "emax", indication=indication)
+
+        def effect_of(dose, route, sessions):
+            E = exposure(dose, posterior["bioavailability"].sel(route=route), sessions, settings)
+            on = dose > 0
+            return E, mean_effect(
+                E,
+                on,
+                sessions,
+                form=form,
+                exposure_ref=ref,
+                slope=slope,
+                ed50=get("ed50"),
+                beta_sessions=get("beta_sessions"),
+                route_effect=get("route_effect", route=route),
+                log2=np.log2,
+            )
+
+        E, effect = effect_of(dose, route, sessions)
+        base_effect = 0.0
+        if versus is not None:
+            v_route = versus.get("route") or route
+            if v_route not in routes:
+                raise UserError(f"comparator route {v_route!r} is not in this fit")
+            _, base_effect = effect_of(
+                float(versus.get("dose_mg_per_kg", 0.0)), v_route, float(versus.get("sessions", 1))
+            )
+            effect = effect - base_effect
+        new = effect + _new_study_deviation(posterior)
+        out = xr.Dataset({"exposure": E, "effect": effect, "effect_new": new})
         if "alpha_mu" in posterior:
-            base = posterior["alpha_mu"].sel(indication=indication)
+            base = posterior["alpha_mu"].sel(indication=indication) + base_effect
             p0 = 1 / (1 + np.exp(-base))
             p1 = 1 / (1 + np.exp(-(base + effect)))
-            out = out.assign(p_without=p0, p_with=p1, difference=p1 - p0)
+            p1_new = 1 / (1 + np.exp(-(base + new)))
+            out = out.assign(
+                p_without=p0,
+                p_with=p1,
+                difference=p1 - p0,
+                p_with_new=p1_new,
+                difference_new=p1_new - p0,
+            )
         keep = ("chain", "draw", "dose")
         return out.drop_vars([c for c in out.coords if c not in keep]).transpose(
             "chain", "draw", ...
@@ -312,7 +384,29 @@ class ExposureResponse(Family):
     @property
     @override
     def sbc(self) -> SBCDesign:
-        return SBCDesign({}, ("beta_dose_mu", "tau", "alpha_mu", "alpha_sd", "delta"), _template)
+        return SBCDesign(
+            {}, ("dose_contrast_mu", "tau", "beta_sessions", "alpha", "delta"), _template
+        )
+
+
+#: seed of the standard normal draws behind a new study's deviation (reproducible answers)
+NEW_STUDY_SEED = 20261202
+
+
+def _new_study_deviation(posterior: xr.Dataset) -> xr.DataArray | float:
+    """Draws of a new study's deviation ``tau x z``, ``z ~ Normal(0, 1)`` (0 without tau).
+
+    Examples
+    --------
+    >>> post = xr.Dataset({"tau": (("chain", "draw"), np.zeros((1, 3)))})
+    >>> _new_study_deviation(post).values.tolist()
+    [[0.0, 0.0, 0.0]]
+    """
+    if "tau" not in posterior:
+        return 0.0
+    tau = posterior["tau"]
+    z = np.random.default_rng(NEW_STUDY_SEED).standard_normal(tau.shape)
+    return tau * z
 
 
 def _template(studies: int, priors: dict):

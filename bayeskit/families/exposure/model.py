@@ -1,38 +1,55 @@
 """``exposure-response``: arm-level dose and route response across designs and indications.
 
 Each arm's systemic exposure is ``E = dose_mg_per_kg x F[route]`` (times the number of
-sessions when sessions act as a multiplier), where the bioavailability ``F[route]`` is
-uncertain: it has a Beta prior centred on the figure in ``data/routes.csv`` with that
-table's stated SD (intravenous is 1 by definition). Placebo and no-drug arms have
-``E = 0``. The treatment effect of an arm is
+sessions only when sessions act as a multiplier; by default they are their own term),
+where the bioavailability ``F[route]`` is uncertain: it has a Beta prior centred on the
+figure in ``data/routes.csv`` with that table's stated SD (intravenous is 1 by
+definition). Placebo and no-drug arms have ``E = 0``. The treatment effect of an arm is
 
 * log-linear: ``beta[indication] * log2(1 + E / E_ref)``, so ``exp(beta)`` is the odds
   ratio per doubling of ``1 + E / E_ref`` (close to per doubling of exposure once
-  ``E >> E_ref``); or
-* Emax: ``emax[indication] * E / (ed50 + E)``;
+  ``E >> E_ref``); the reference exposure ``E_ref`` is a parameter with the prior
+  ``exposure_ref`` unless the spec fixes it; or
+* Emax: ``emax[indication] * E / (ed50 + E)`` with a prior on ``ed50`` (as MBNMAdose);
 
-plus, optionally, ``beta_sessions * log2(sessions)`` when sessions are a separate term,
+plus ``beta_sessions * log2(sessions)`` when sessions are a separate term (the default),
 and a route effect beyond pharmacokinetics ``route_effect[route] ~ Normal(0, route_sd)``
 for ketamine arms. Contrasts such as high vs low dose (both arms on ketamine) are
 handled by the arm structure: the data inform ``beta`` through the difference in
 exposure between arms.
 
-Binary arms: ``events ~ Binomial(n, expit(alpha[study] + effect + c * delta[study] +
-bias[study]))`` with random baselines ``alpha ~ Normal(alpha_mu[indication], alpha_sd)``
-(so single-arm studies inform the absolute level), ``c = +-1/2`` and
-``delta ~ Normal(0, tau)`` the study's deviation in its contrast. Study-level contrasts
-(a published log odds ratio, or an SMD for continuous outcomes) enter as
-``yi ~ Normal(effect(exp) - effect(ctl) + delta + bias, sei)``.
+Only within-study contrasts inform the dose response by default (``likelihood =
+"contrast"``, as MBNMAdose and model 4 of Jackson et al. 2018, Res Synth Methods 9:103,
+do): binary arms are ``events ~ Binomial(n, expit(alpha[study] + treated x (effect -
+effect(control) + delta[study] + bias[study])))`` with a separate baseline ``alpha[study]
+~ baseline prior``, the logit of the study's reference arm, for every study (a nuisance
+parameter, a fixed effect), so control arms at different exposures in different trials
+do not inform the slope, and a single-arm study's level is absorbed by its own baseline. ``delta ~
+Normal(0, tau)`` is the study's deviation in its contrast. ``likelihood = "arm"`` keeps
+the arm-based version: random baselines ``alpha ~ Normal(alpha_mu[indication],
+alpha_sd)``, which lets single arms and the baselines of trials at different exposures
+inform the slope (a non-randomised comparison), and ``c = +-1/2`` loadings of delta.
+Study-level contrasts (a published log odds ratio, or an SMD for continuous outcomes)
+enter as ``yi ~ Normal(effect(exp) - effect(ctl) + delta + bias, sei)``.
 
-Non-randomised studies (every design but ``rct`` and ``crossover_rct``) get a
-design-specific bias ``bias[study] ~ Normal(bias_mean[design], bias_sd[design])``
-(Welton et al. 2009, JRSS-A 172:119; Prevost et al. 2000, Stat Med 19:3359):
-``bias_mean`` has a prior, ``bias_sd`` is set in the spec (default 0.3 cohort and case
-control, the analytic designs with their own comparison group; 0.5 case series and
-``non_randomised``, the fallback for any other design; 1.0 case report; on the log-odds
-or SMD scale), so such evidence moves the result only as much as the extra
-variance allows. Alternatively a power-prior weight per design multiplies that design's
-log-likelihood.
+The bias of a study acts on its relative effect (the experimental arm, or a single
+arm's change), never on both arms, so it does not cancel from a two-arm contrast. For
+non-randomised designs (every design but ``rct`` and ``crossover_rct``)
+``bias[study] = direction x bias_mean[design] + bias_sd[design] x z`` with ``z ~
+Normal(0, 1)`` and ``direction`` +1 when higher outcomes are benefit (``benefit``), so the
+bias favours the experimental arm on average. Defaults (``DEFAULT_BIAS_MEAN``,
+``DEFAULT_BIAS_SD``, log-odds scale; times sqrt(3)/pi on the SMD scale, Chinn 2000): a
+mean of 0.37, the exaggeration of odds ratios by trials with inadequate or unclear
+allocation concealment and subjective outcomes (ratio of odds ratios 0.69, Wood et al.
+2008, BMJ 336:601, the data behind the empirical bias priors of Welton et al. 2009,
+JRSS-A 172:119), and SDs of 0.3 (cohort, case control), 0.5 (case series,
+non_randomised) and 1.0 (case report), in the range of the internal biases elicited by
+Turner et al. 2009 (JRSS-A 172:21). ``bias_form = "proportional"`` multiplies the
+relative effect by ``exp(bias)`` instead (Turner et al.'s proportional bias). When
+several studies share a research group (a ``group`` column), a shared random effect
+``group_effect[group] ~ Normal(0, group_sd)`` adds to the bias of each of them,
+randomised or not. Alternatively a power-prior weight per design multiplies that
+design's log-likelihood.
 
 Indications (OUD, AUD, CUD, ...) share information through their slopes:
 ``beta[indication] ~ Normal(beta_mu, indication_sd)``; the prior on ``indication_sd``
@@ -54,8 +71,19 @@ DEFAULT_BIAS_SD = {
     "cohort": 0.3, "case_control": 0.3, "case_series": 0.5, "non_randomised": 0.5,
     "case_report": 1.0,
 }  # fmt: skip
+#: mean bias (favouring the experimental arm, log-odds scale) of each non-randomised
+#: design: -log(0.69), Wood et al. 2008's ratio of odds ratios for inadequate or unclear
+#: allocation concealment with subjective outcomes (a lower bound for no randomisation)
+DEFAULT_BIAS_MEAN = dict.fromkeys(DEFAULT_BIAS_SD, 0.37)
+#: mean log-factor of a proportional bias: an exaggeration of the relative effect by
+#: about a fifth (a judgement within Turner et al. 2009's elicited proportional biases)
+DEFAULT_PROPORTIONAL_MEAN = dict.fromkeys(DEFAULT_BIAS_SD, 0.2)
+#: log-odds to SMD (Chinn 2000, Stat Med 19:3127)
+LOGIT_TO_SMD = float(np.sqrt(3) / np.pi)
 FORMS = ("loglinear", "emax")
 SESSIONS = ("multiplier", "term", "ignore")
+LIKELIHOODS = ("contrast", "arm")
+BIAS_FORMS = ("additive", "proportional")
 
 
 @dataclass
@@ -79,12 +107,16 @@ class ExposureData:
     design: list[str]
     study_indication: np.ndarray
     study_design: np.ndarray  # index into design; -1 for randomised
+    anchor: tuple[float, float, int] | None  # doses and route of a randomised dose contrast
+    group: list[str]  # research groups of two or more studies
+    study_group: np.ndarray  # index into group; -1 for a study alone in its group
     bioavailability: pd.DataFrame  # per route: mean, sd
     arms: pd.DataFrame  # binary arms
     contrasts: pd.DataFrame  # study-level contrasts
     scale: str  # "logit" (binary) or "smd"
     table: pd.DataFrame = field(repr=False)
     measure: str = "OR"
+    settings: dict | None = field(default=None, repr=False)  # the options it was built with
 
 
 def _route_index(routes: list[str], values: pd.Series) -> np.ndarray:
@@ -175,6 +207,7 @@ def exposure_data(
     # every route of the table is in the model, so a regimen by a route no study used can
     # still be predicted: its bioavailability is then carried by its prior alone
     route_list = list(routes.index)
+    group, study_group = _groups(rows, study)
     arms_out, con_out = _indexed(rows, study, route_list)
     bio = routes.loc[route_list].rename(
         columns={"bioavailability": "mean", "bioavailability_sd": "sd"}
@@ -186,6 +219,9 @@ def exposure_data(
         design=design,
         study_indication=np.array([indication.index(i) for i in first["indication"]]),
         study_design=np.array([design.index(d) if d in design else -1 for d in first["design"]]),
+        anchor=_anchor(arms_out, con_out),
+        group=group,
+        study_group=study_group,
         bioavailability=bio,
         arms=arms_out,
         contrasts=con_out,
@@ -195,20 +231,45 @@ def exposure_data(
     )
 
 
+def _groups(rows: pd.DataFrame, study: list[str]) -> tuple[list[str], np.ndarray]:
+    """Research groups (the ``group`` column) that hold two or more studies.
+
+    A group of one study adds nothing a study's own bias does not, so it is left out.
+    """
+    if "group" not in rows or rows["group"].isna().all():
+        return [], np.full(len(study), -1)
+    per_study = rows.groupby(rows["study"].astype(str))["group"].agg(
+        lambda g: sorted(set(g.dropna().astype(str)))
+    )
+    several = per_study[per_study.map(len) > 1]
+    if len(several):
+        raise UserError(
+            f"column group: study {several.index[0]} has rows in several research groups "
+            f"({', '.join(several.iloc[0])}); a study belongs to one group"
+        )
+    of_study = {s: (g[0] if g else None) for s, g in per_study.items()}
+    counts = pd.Series([g for g in of_study.values() if g]).value_counts()
+    group = sorted(counts[counts > 1].index)
+    return group, np.array(
+        [group.index(of_study[s]) if of_study[s] in group else -1 for s in study]
+    )
+
+
 def _indexed(rows: pd.DataFrame, study: list[str], route_list: list[str]):
     """Split rows into arms and contrasts, with study and route indices and defaults."""
     arms_out = rows[rows["kind"] == "arm"].reset_index(drop=True)
     con_out = rows[rows["kind"] == "contrast"].reset_index(drop=True)
     if len(arms_out):
+        role = arms_out.get("role", pd.Series(None, index=arms_out.index))
         arms_out = arms_out.assign(
             label=arms_out["study"].astype(str) + ":" + arms_out["arm"].astype(str),
             study_idx=[study.index(s) for s in arms_out["study"].astype(str)],
             route_idx=_route_index(route_list, arms_out["route"]),
-            c=np.where(
-                arms_out.get("role", pd.Series(None, index=arms_out.index)) == "control", -0.5, 0.5
-            ),
+            c=np.where(role == "control", -0.5, 0.5),
+            treated=np.where(role == "control", 0.0, 1.0),
             sessions=arms_out["sessions"].fillna(1.0).astype(float),
         )
+        arms_out = _with_control_arm(arms_out, route_list)
     if len(con_out):
         con_out = con_out.assign(
             label=con_out["study"].astype(str),
@@ -220,6 +281,51 @@ def _indexed(rows: pd.DataFrame, study: list[str], route_list: list[str]):
             control_sessions=con_out["control_sessions"].fillna(0.0).astype(float),
         )
     return arms_out, con_out
+
+
+def _anchor(arms: pd.DataFrame, con: pd.DataFrame) -> tuple[float, float, int] | None:
+    """Return the first randomised dose contrast: (low dose, high dose, route index).
+
+    Both arms by one route (or the low arm without drug) at different doses; with
+    ``slope_scale = "contrast"`` the slope's prior is on the effect between them. Without
+    one, the highest dose against no drug.
+    """
+    pairs = []
+    if len(arms):
+        rand = arms[arms["design"].isin(RANDOMISED) & (arms["treated"] == 1)]
+        pairs += [
+            (r.control_dose_mg_per_kg, r.dose_mg_per_kg, r.route_idx, r.control_route_idx)
+            for r in rand.itertuples()
+        ]
+    if len(con):
+        rand = con[con["design"].isin(RANDOMISED)]
+        pairs += [
+            (r.control_dose_mg_per_kg, r.dose_mg_per_kg, r.route_idx, r.control_route_idx)
+            for r in rand.itertuples()
+        ]
+    for lo, hi, route, route0 in pairs:
+        if hi > lo and route >= 0 and (lo == 0 or route0 == route):
+            return float(lo), float(hi), int(route)
+    # no randomised dose contrast (e.g. a refit leaving that trial out): the highest dose
+    # in the data against no drug
+    rows = pd.concat([t for t in (arms, con) if len(t)], ignore_index=True)
+    on = rows[(rows["dose_mg_per_kg"] > 0) & (rows["route_idx"] >= 0)]
+    if on.empty:
+        return None
+    top = on.loc[on["dose_mg_per_kg"].idxmax()]
+    return 0.0, float(top["dose_mg_per_kg"]), int(top["route_idx"])
+
+
+def _with_control_arm(arms: pd.DataFrame, route_list: list[str]) -> pd.DataFrame:
+    """Add each arm's study control regimen (``control_*``); no drug where there is none."""
+    ctl = arms[arms["treated"] == 0].drop_duplicates("study_idx").set_index("study_idx")
+    has = arms["study_idx"].isin(ctl.index)
+    pick = ctl.reindex(arms["study_idx"])
+    return arms.assign(
+        control_dose_mg_per_kg=np.where(has, pick["dose_mg_per_kg"].to_numpy(float), 0.0),
+        control_route_idx=np.where(has, pick["route_idx"].to_numpy(float), -1).astype(int),
+        control_sessions=np.where(has, pick["sessions"].to_numpy(float), 0.0),
+    )
 
 
 def beta_params(mean: float, sd: float) -> tuple[float, float]:
@@ -246,32 +352,57 @@ def build(
     priors: dict,
     *,
     form: str = "loglinear",
-    sessions: str = "multiplier",
-    exposure_ref: float = 0.1,
+    sessions: str = "term",
+    exposure_ref: float | None = None,
     route_effect: bool = False,
+    slope_scale: str = "doubling",
+    likelihood: str = "contrast",
+    bias_form: str = "additive",
+    bias_mean: dict[str, float] | None = None,
     bias_sd: dict[str, float] | None = None,
+    benefit: str = "higher",
+    group_effect: bool = True,
     design_weight: dict[str, float] | None = None,
     borrowing: bool = True,
 ):
     """Return the ``pymc.Model`` of the exposure-response model.
 
-    Dims: ``study``, ``arm``, ``contrast``, ``route``, ``indication``, ``design``.
+    Dims: ``study``, ``arm``, ``contrast``, ``route``, ``indication``, ``design``,
+    ``group``.
 
     Parameters
     ----------
     data : ExposureData
         From :func:`exposure_data`.
     priors : dict of str to Prior
-        ``beta_dose`` (or ``emax`` and ``ed50``), ``tau``, ``baseline``, ``baseline_sd``,
-        and as needed ``indication_sd``, ``beta_sessions``, ``route_sd``, ``bias``.
+        ``beta_dose`` (or ``emax`` and ``ed50``), ``tau``, ``baseline``, and as needed
+        ``exposure_ref``, ``baseline_sd``, ``indication_sd``, ``beta_sessions``,
+        ``route_sd``, ``group_sd``.
     form : {"loglinear", "emax"}
-    sessions : {"multiplier", "term", "ignore"}
-    exposure_ref : float
-        Reference systemic exposure (mg/kg) of the log-linear form.
+    sessions : {"term", "multiplier", "ignore"}
+    exposure_ref : float, optional
+        Reference systemic exposure (mg/kg) of the log-linear form; None estimates it
+        (prior ``exposure_ref``).
     route_effect : bool
         Add a route effect beyond pharmacokinetics.
-    bias_sd : dict, optional
-        Extra SD of each non-randomised design's bias (defaults: ``DEFAULT_BIAS_SD``).
+    slope_scale : {"doubling", "contrast"}
+        Where the slope's prior sits: per doubling (``beta_dose``, or ``emax``), or on
+        the effect between the doses of the data's first randomised dose contrast
+        (``dose_contrast``), so that the shape and the reference exposure leave the prior
+        of that within-evidence answer alone.
+    likelihood : {"contrast", "arm"}
+        Fixed study baselines (only within-study contrasts inform the dose response) or
+        random baselines (arm-based: baselines of different trials inform it too).
+    bias_form : {"additive", "proportional"}
+        The bias adds to the relative effect, or multiplies it by ``exp(bias)``.
+    bias_mean, bias_sd : dict, optional
+        Mean (favouring the experimental arm) and SD of each non-randomised design's bias
+        (defaults: ``DEFAULT_BIAS_MEAN`` or ``DEFAULT_PROPORTIONAL_MEAN``,
+        ``DEFAULT_BIAS_SD``; means on the SMD scale times ``LOGIT_TO_SMD``).
+    benefit : {"higher", "lower"}
+        The direction of benefit, which the mean bias favours.
+    group_effect : bool
+        A shared random effect for studies of one research group (``group`` column).
     design_weight : dict, optional
         Power-prior weights per design, instead of a bias term.
     borrowing : bool
@@ -287,25 +418,27 @@ def build(
     >>> d = exposure_data(arms, None, routes=bk.load_routes())
     >>> pri = {k: parse_prior(v) for k, v in {"beta_dose": "Normal(0, 0.5)",
     ...        "tau": "HalfNormal(0.5)", "baseline": "Normal(0, 2)",
-    ...        "baseline_sd": "HalfNormal(1)"}.items()}
+    ...        "exposure_ref": "LogNormal(-1.6, 1.2)",
+    ...        "beta_sessions": "Normal(0, 0.5)"}.items()}
     >>> m = build(d, pri)
     >>> m.coords["route"], m.coords["indication"]
     (('iv', 'im', 'sl', 'oral', 'intranasal'), ('OUD',))
     """
     import pymc as pm
 
-    if form not in FORMS:
-        raise UserError(f"form must be one of {', '.join(FORMS)} (got {form!r})")
-    if sessions not in SESSIONS:
-        raise UserError(f"sessions must be one of {', '.join(SESSIONS)} (got {sessions!r})")
-    if exposure_ref <= 0:
-        raise UserError(f"exposure_ref must be positive (got {exposure_ref})")
-    bias_sd = DEFAULT_BIAS_SD | (bias_sd or {})
+    _check_choices(form, sessions, likelihood, bias_form, exposure_ref)
     weights = design_weight or {}
     arms, con = data.arms, data.contrasts
     with pm.Model(coords=_coords(data)) as model:
         F = _bioavailability(data)
-        slope, ed50 = _slopes(data, priors, form, borrowing)
+        ref = exposure_ref
+        if form == "loglinear" and ref is None:
+            ref = priors["exposure_ref"].to_pymc("exposure_ref")
+        ed50 = priors["ed50"].to_pymc("ed50") if form == "emax" else None
+        divisor = None
+        if slope_scale == "contrast":
+            divisor = _anchor_span(data, F, form, ref, ed50, sessions)
+        slope = _slopes(data, priors, form, borrowing, divisor)
         beta_sessions = (
             priors["beta_sessions"].to_pymc("beta_sessions") if sessions == "term" else None
         )
@@ -315,39 +448,29 @@ def build(
             rz = pm.Normal("route_effect_z", 0.0, 1.0, dims="route")
             route_eff = pm.Deterministic("route_effect", route_sd * rz, dims="route")
 
-        effect_of = _effect_function(
-            F, slope, ed50, beta_sessions, route_eff, form, sessions, exposure_ref
-        )
+        effect_of = _effect_function(F, slope, ed50, beta_sessions, route_eff, form, sessions, ref)
 
         tau = priors["tau"].to_pymc("tau")
         dz = pm.Normal("delta_z", 0.0, 1.0, dims="study")
         delta = pm.Deterministic("delta", tau * dz, dims="study")
-        bias = _bias(data, priors, bias_sd)
+        shift, factor = _bias(
+            data,
+            priors,
+            bias_form,
+            bias_mean,
+            bias_sd,
+            1.0 if benefit == "higher" else -1.0,
+            group_effect,
+        )
         ind_of_study = data.study_indication
 
         if len(arms):
-            s_idx = arms["study_idx"].to_numpy()
-            alpha_mu = priors["baseline"].to_pymc("alpha_mu", dims="indication")
-            alpha_sd = priors["baseline_sd"].to_pymc("alpha_sd")
-            az = pm.Normal("alpha_z", 0.0, 1.0, dims="study")
-            alpha = pm.Deterministic("alpha", alpha_mu[ind_of_study] + alpha_sd * az, dims="study")
-            eff = effect_of(arms, "", ind_of_study[s_idx])
-            logit_p = alpha[s_idx] + eff + arms["c"].to_numpy() * delta[s_idx] + bias[s_idx]
-            n = arms["n"].to_numpy(int)
-            _observe(
-                pm.Binomial,
-                lambda r: {"n": n[r], "logit_p": logit_p[r]},
-                "events",
-                arms,
-                weights,
-                arms["events"].to_numpy(int),
-                "arm",
-            )
+            _observe_arms(data, priors, likelihood, effect_of, shift, factor, delta, weights)
         if len(con):
             s_idx = con["study_idx"].to_numpy()
             e1 = effect_of(con, "", ind_of_study[s_idx])
             e0 = effect_of(con, "control_", ind_of_study[s_idx])
-            mean = e1 - e0 + delta[s_idx] + bias[s_idx]
+            mean = (e1 - e0) * factor[s_idx] + shift[s_idx] + delta[s_idx]
             sei = con["sei"].to_numpy(float)
             _observe(
                 pm.Normal,
@@ -361,11 +484,121 @@ def build(
     return model
 
 
+def _observe_arms(data, priors, likelihood, effect_of, shift, factor, delta, weights):
+    """Add the binary arms' likelihood (contrast- or arm-based)."""
+    import pymc as pm
+
+    arms, ind_of_study = data.arms, data.study_indication
+    s_idx = arms["study_idx"].to_numpy()
+    eff = effect_of(arms, "", ind_of_study[s_idx])
+    eff0 = effect_of(arms, "control_", ind_of_study[s_idx])
+    alpha = _baselines(data, priors, likelihood, eff0)
+    treated = arms["treated"].to_numpy(float)
+    if likelihood == "contrast":  # alpha: the logit of the study's reference arm
+        logit_p = alpha[s_idx] + treated * (
+            (eff - eff0) * factor[s_idx] + shift[s_idx] + delta[s_idx]
+        )
+    else:  # alpha: the logit without drug, random across studies
+        logit_p = (
+            alpha[s_idx]
+            + eff0
+            + (eff - eff0) * factor[s_idx]
+            + treated * shift[s_idx]
+            + arms["c"].to_numpy() * delta[s_idx]
+        )
+    n = arms["n"].to_numpy(int)
+    _observe(
+        pm.Binomial,
+        lambda r: {"n": n[r], "logit_p": logit_p[r]},
+        "events",
+        arms,
+        weights,
+        arms["events"].to_numpy(int),
+        "arm",
+    )
+
+
+def _anchor_span(data: ExposureData, F, form, ref, ed50, sessions):
+    """Return the shape's rise between the anchor doses (slope = contrast over it)."""
+    if data.anchor is None:
+        raise UserError(
+            'slope_scale = "contrast" needs a ketamine dose in the data; none has one: '
+            'use slope_scale = "doubling"'
+        )
+    lo, hi, r = data.anchor
+    settings = {"sessions": sessions}
+    E = [exposure(d, F[r], 1.0, settings) for d in (lo, hi)]
+    if form == "loglinear":
+        import pytensor.tensor as pt
+
+        g = [pt.log2(1 + e / ref) for e in E]
+    else:
+        g = [e / (ed50 + e) for e in E]
+    return g[1] - g[0]
+
+
+def _check_choices(form, sessions, likelihood, bias_form, exposure_ref) -> None:
+    """Refuse an unknown form, sessions, likelihood or bias form, or a bad exposure_ref."""
+    if form not in FORMS:
+        raise UserError(f"form must be one of {', '.join(FORMS)} (got {form!r})")
+    if sessions not in SESSIONS:
+        raise UserError(f"sessions must be one of {', '.join(SESSIONS)} (got {sessions!r})")
+    if likelihood not in LIKELIHOODS:
+        raise UserError(f"likelihood must be one of {', '.join(LIKELIHOODS)} (got {likelihood!r})")
+    if bias_form not in BIAS_FORMS:
+        raise UserError(f"bias_form must be one of {', '.join(BIAS_FORMS)} (got {bias_form!r})")
+    if exposure_ref is not None and exposure_ref <= 0:
+        raise UserError(f"exposure_ref must be positive (got {exposure_ref})")
+
+
+def _baselines(data: ExposureData, priors: dict, likelihood: str, eff0):
+    """Add the study baselines: fixed effects at the reference arm, or random ones.
+
+    Contrast-based (as MBNMAdose): ``alpha[study]`` is the logit of the study's reference
+    arm (its control, or its single arm), one free parameter per study with the
+    ``baseline`` prior, so that it is nearly independent of the slope. For absolute
+    probabilities ``alpha_mu[indication]`` is the mean over that indication's studies
+    with arms (all of them where it has none) of ``alpha - effect(reference arm)``: the
+    logit without drug, a summary that the likelihood does not see (and an
+    extrapolation where no arm went without drug). Arm-based: ``alpha ~
+    Normal(alpha_mu[indication], alpha_sd)`` is the logit without drug.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    ind_of_study = data.study_indication
+    if likelihood == "arm":
+        alpha_mu = priors["baseline"].to_pymc("alpha_mu", dims="indication")
+        alpha_sd = priors["baseline_sd"].to_pymc("alpha_sd")
+        az = pm.Normal("alpha_z", 0.0, 1.0, dims="study")
+        return pm.Deterministic("alpha", alpha_mu[ind_of_study] + alpha_sd * az, dims="study")
+    alpha = priors["baseline"].to_pymc("alpha", dims="study")
+    s_idx = data.arms["study_idx"].to_numpy()
+    # the reference arm's effect, once per study (every arm of a study carries it)
+    first = np.array(
+        [
+            int(np.flatnonzero(s_idx == i)[0]) if (s_idx == i).any() else 0
+            for i in range(len(data.study))
+        ]
+    )
+    zero_drug = alpha - eff0[first]
+    with_arms = np.isin(np.arange(len(data.study)), s_idx)
+    weights = np.zeros((len(data.indication), len(data.study)))
+    for i in range(len(data.indication)):
+        mine = with_arms & (ind_of_study == i)
+        use = mine if mine.any() else with_arms
+        weights[i] = use / use.sum()
+    pm.Deterministic("alpha_mu", pt.dot(pt.as_tensor(weights), zero_drug), dims="indication")
+    return alpha
+
+
 def _coords(data: ExposureData) -> dict:
     """Return the model's coordinates: study, route, indication; design, arm, contrast."""
     coords = {"study": data.study, "route": data.route, "indication": data.indication}
     if data.design:
         coords["design"] = data.design
+    if data.group:
+        coords["group"] = data.group
     if len(data.arms):
         coords["arm"] = data.arms["label"].tolist()
     if len(data.contrasts):
@@ -422,53 +655,77 @@ def _bioavailability(data: ExposureData):
     return pm.Deterministic("bioavailability", pt.stack(parts), dims="route")
 
 
-def _slopes(data: ExposureData, priors: dict, form: str, borrowing: bool):
-    """Add the slope of each indication (``beta_dose`` or ``emax``); return it and ``ed50``."""
+def _slopes(data: ExposureData, priors: dict, form: str, borrowing: bool, divisor=None):
+    """Add the slope of each indication (``beta_dose`` or ``emax``) and return it.
+
+    With a ``divisor`` (``slope_scale = "contrast"``) the free parameter is
+    ``dose_contrast``, the effect between the anchor doses, and the slope is it over the
+    shape's rise between them.
+    """
     import pymc as pm
     import pytensor.tensor as pt
 
+    name = "beta_dose" if form == "loglinear" else "emax"
+    free = name if divisor is None else "dose_contrast"
     n_ind = len(data.indication)
+    if n_ind > 1 and borrowing:
+        mu = priors[free].to_pymc(f"{free}_mu")
+        ind_sd = priors["indication_sd"].to_pymc("indication_sd")
+        z = pm.Normal(f"{free}_z", 0.0, 1.0, dims="indication")
+        value = pm.Deterministic(free, mu + ind_sd * z, dims="indication")
+    elif n_ind > 1:  # no borrowing: a separate slope for each indication
+        value = priors[free].to_pymc(free, dims="indication")
+    else:
+        mu = priors[free].to_pymc(f"{free}_mu")
+        value = pm.Deterministic(free, mu * pt.ones(1), dims="indication")
+    slope = value if divisor is None else pm.Deterministic(name, value / divisor, dims="indication")
     if form == "loglinear":
-        beta_mu = priors["beta_dose"].to_pymc("beta_dose_mu")
-        if n_ind > 1 and borrowing:
-            ind_sd = priors["indication_sd"].to_pymc("indication_sd")
-            z = pm.Normal("beta_dose_z", 0.0, 1.0, dims="indication")
-            slope = pm.Deterministic("beta_dose", beta_mu + ind_sd * z, dims="indication")
-        elif n_ind > 1:  # no borrowing: a separate slope for each indication
-            slope = priors["beta_dose"].to_pymc("beta_dose", dims="indication")
-        else:
-            slope = pm.Deterministic("beta_dose", beta_mu * pt.ones(1), dims="indication")
         pm.Deterministic(
             "or_per_doubling" if data.scale == "logit" else "effect_per_doubling",
             pt.exp(slope) if data.scale == "logit" else slope,
             dims="indication",
         )
-        return slope, None
-    emax = priors["emax"].to_pymc("emax_mu")
-    if n_ind > 1 and borrowing:
-        ind_sd = priors["indication_sd"].to_pymc("indication_sd")
-        z = pm.Normal("emax_z", 0.0, 1.0, dims="indication")
-        slope = pm.Deterministic("emax", emax + ind_sd * z, dims="indication")
-    else:
-        slope = pm.Deterministic("emax", emax * pt.ones(n_ind), dims="indication")
-    return slope, priors["ed50"].to_pymc("ed50")
+    return slope
 
 
-def _bias(data: ExposureData, priors: dict, bias_sd: dict):
-    """Add the bias of each non-randomised study (0 for randomised ones)."""
+def _bias(data, priors, bias_form, bias_mean, bias_sd, direction, group_effect):
+    """Add each study's bias on its relative effect; return (additive shift, factor).
+
+    ``bias[study]`` is ``direction x mean[design] + sd[design] x z`` for non-randomised
+    studies, 0 for randomised ones, plus the shared effect of its research group. Additive
+    bias is the shift (factor 1); proportional bias is the log of the factor (shift 0).
+    """
     import pymc as pm
     import pytensor.tensor as pt
 
-    if not data.design:
-        return pt.zeros(len(data.study))
-    bias_mean = priors["bias"].to_pymc("bias_mean", dims="design")
-    bz = pm.Normal("bias_z", 0.0, 1.0, dims="study")
-    sd = np.array([bias_sd.get(d, 0.5) for d in data.design])
-    nonrand = data.study_design >= 0
-    idx = np.maximum(data.study_design, 0)
-    return pm.Deterministic(
-        "bias", pt.where(nonrand, bias_mean[idx] + sd[idx] * bz, 0.0), dims="study"
-    )
+    n = len(data.study)
+    terms = []
+    if data.design:
+        default = DEFAULT_BIAS_MEAN if bias_form == "additive" else DEFAULT_PROPORTIONAL_MEAN
+        if data.scale == "smd" and bias_form == "additive":
+            default = {k: v * LOGIT_TO_SMD for k, v in default.items()}
+        means = default | (bias_mean or {})
+        sds = DEFAULT_BIAS_SD | (bias_sd or {})
+        nonrand = data.study_design >= 0
+        idx = np.maximum(data.study_design, 0)
+        m = np.where(
+            nonrand, [direction * means.get(d, 0.0) for d in np.array(data.design)[idx]], 0.0
+        )
+        sd = np.where(nonrand, [sds.get(d, 0.5) for d in np.array(data.design)[idx]], 0.0)
+        bz = pm.Normal("bias_z", 0.0, 1.0, dims="study")
+        terms.append(m + sd * bz)
+    if group_effect and data.group:
+        group_sd = priors["group_sd"].to_pymc("group_sd")
+        gz = pm.Normal("group_z", 0.0, 1.0, dims="group")
+        g = pm.Deterministic("group_effect", group_sd * gz, dims="group")
+        mine = data.study_group >= 0
+        terms.append(pt.where(mine, g[np.maximum(data.study_group, 0)], 0.0))
+    if not terms:
+        return pt.zeros(n), pt.ones(n)
+    bias = pm.Deterministic("bias", sum(terms[1:], terms[0]), dims="study")
+    if bias_form == "additive":
+        return bias, pt.ones(n)
+    return pt.zeros(n), pt.exp(bias)
 
 
 def _observe(dist, params, name, rows, weights, observed, dim):
