@@ -341,8 +341,12 @@ class ExactPosterior:
         d = self.data
         cell = rng.choice(len(self.weight), size=chains * per, p=self.weight)
         tau = self.tau[cell]
-        L = np.linalg.cholesky(self.V[cell] + 1e-300 * np.eye(self.V.shape[1]))
-        b = self.m[cell] + np.einsum("npq,nq->np", L, rng.standard_normal(self.m[cell].shape))
+        z = rng.standard_normal(self.m[cell].shape)
+        if self.V.shape[1] == 1:  # the Cholesky factor of a 1 x 1 matrix is its root
+            b = self.m[cell] + np.sqrt(self.V[cell, :, 0] + 1e-300) * z
+        else:
+            L = np.linalg.cholesky(self.V[cell] + 1e-300 * np.eye(self.V.shape[1]))
+            b = self.m[cell] + np.einsum("npq,nq->np", L, z)
         post = {}
         if self.pooling == "none":
             post["theta"] = b
@@ -552,10 +556,11 @@ def exact_posteriors(
     w = np.exp(loglik - top)
     w /= w.sum(axis=1, keepdims=True)
     labels = [f"S{i}" for i in range(k)]
-    X = pd.DataFrame(index=labels)
+    index = pd.Index(labels)  # one index for every table: building it is most of a table
+    X = pd.DataFrame(index=index)
     out = []
     for i in range(n):
-        table = pd.DataFrame({"yi": yi[i]}, index=labels)
+        table = pd.DataFrame({"yi": yi[i]}, index=index)
         data = StudyData(labels, yi[i], sei[i], X, None, table)
         du_i = float(du[i])
         out.append(ExactPosterior(data, "partial", taus[i], w[i], u[i], du_i, m[i], V[i], priors))

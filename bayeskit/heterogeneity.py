@@ -137,12 +137,20 @@ def heterogeneity_summary(fit) -> pd.DataFrame | None:
 
     fam = get_family(fit.family)
     within = fam.within_study_variances(fit.data)
-    post = fit.idata["posterior"]
-    if within is None or "tau" not in post.data_vars:
+    if within is None:
         return None
-    tau = np.asarray(post["tau"].values, dtype=float)
-    if tau.ndim != 2 or not np.any(tau > 0):
-        return None  # complete pooling: tau is 0 by construction
+    if fit.exact is not None:
+        # the exact posterior answers without its draws (made only when read)
+        if fit.exact.pooling != "partial" or not np.any(fit.exact.tau > 0):
+            return None  # no population, or complete pooling: tau is 0 by construction
+        post = None
+    else:
+        post = fit.idata["posterior"]
+        if "tau" not in post.data_vars:
+            return None
+        tau = np.asarray(post["tau"].values, dtype=float)
+        if tau.ndim != 2 or not np.any(tau > 0):
+            return None  # complete pooling: tau is 0 by construction
     s2 = typical_variance(*within)
     if not np.isfinite(s2):
         return None
