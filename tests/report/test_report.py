@@ -153,7 +153,11 @@ def test_headline_speaks_the_scale_of_the_measure(reports):
     exposure = headline("exposure")
     assert "multiplies the odds of the outcome" in exposure
     for label in ("2 mg/kg IM, 1 session", "2 mg/kg IM, 3 sessions", "0.5 mg/kg IV, 1 session"):
-        assert f"For {label}:" in exposure
+        # every answer is labelled: against no ketamine is an extrapolation in OUD
+        assert f"For {label} vs no ketamine (extrapolated):" in exposure
+    assert "For 2 mg/kg IM, 1 session vs 0.2 mg/kg im, 1 session (within the evidence):" in (
+        exposure
+    )
 
 
 def test_sections_follow_the_run(reports):
