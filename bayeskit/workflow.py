@@ -23,8 +23,9 @@ def fit_spec(the_spec, *, progress: bool = False, tables: bool = True, **overrid
     progress : bool
         Show the sampler's progress bar.
     tables : bool
-        Also answer the spec's ``[[questions]]`` and, for a fit that borrows between
-        indications, refit without borrowing (``borrowing`` table).
+        Also answer the spec's ``[[questions]]``, gather ``[data] descriptive`` rows
+        (``descriptive`` table) and, for a fit that borrows between indications, refit
+        without borrowing (``borrowing`` table).
     **overrides
         Keyword arguments of :func:`bayeskit.fit` replacing the spec's (``exclude``,
         ``priors``, ...).
@@ -51,6 +52,16 @@ def fit_spec(the_spec, *, progress: bool = False, tables: bool = True, **overrid
 
         extra["questions"] = answer_questions(result, the_spec)
         summary = _with_questions(summary, extra["questions"])
+    # results in words and harms, shown beside the fit (never pooled)
+    if the_spec.data.descriptive:
+        from bayeskit.descriptive import descriptive_rows
+
+        table = result.data.table.reset_index()  # a study-level table is indexed by study
+        extra["descriptive"] = descriptive_rows(
+            the_spec.descriptive_files(),
+            table["study"].astype(str).unique(),
+            table["indication"].dropna().astype(str).unique() if "indication" in table else [],
+        )
     # the refits under other dose-response shapes only when the spec asks for them
     if the_spec.questions and the_spec.model.options().get("compare_forms"):
         from bayeskit.questions import shape_table

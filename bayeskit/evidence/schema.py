@@ -531,16 +531,9 @@ def _route_rules(values: pd.DataFrame, raw: pd.DataFrame, file: str) -> list[Iss
 
 
 def _descriptive_rules(values: pd.DataFrame, raw: pd.DataFrame, file: str) -> list[Issue]:
+    # 'reported' and 'source' are required (pass 1; a blank cell reads as empty)
     issues = []
-    for col in ("reported", "source"):
-        if col in values:
-            # an empty cell already failed pass 1 (required); a blank one passes it
-            blank = values[col].notna() & (values[col].astype(str).str.strip() == "")
-            issues += _flag(blank, raw, file, col, "must not be blank")
     if "events" in values and "n" in values:
         over = (_col(values, "events") > _col(values, "n")).fillna(False)
         issues += _flag(over, raw, file, "events", "must be at most n")
-    if "events" in values and "n" not in values:
-        has = values["events"].notna()
-        issues += _flag(has, raw, file, "events", "needs an n column beside it")
     return issues

@@ -50,6 +50,7 @@ _LEGACY_FILES = {
         "small_study.csv",
         "methods.md",
         "shapes.csv",
+        "descriptive.csv",
     },
     "sbc": {"ranks.csv", "summary.csv", "manifest.json", "report.md", "figures/sbc.png"},
     "sensitivity": {"sensitivity.csv", "sensitivity.png", "psense.csv"},

@@ -249,6 +249,7 @@ def report_context(run: Run, rendered: list[RenderedFigure]) -> dict[str, Any]:
         **_loo_words(run),
         "questions": T.questions_table(run),
         "borrowing": T.borrowing_table(run),
+        "descriptive": T.descriptive_tables(run),
         "summary": T.summary_table(run),
         "heterogeneity": H.heterogeneity_table(run),
         "heterogeneity_note": H.heterogeneity_note(run),
