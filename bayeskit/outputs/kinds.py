@@ -51,6 +51,7 @@ _LEGACY_FILES = {
         "methods.md",
         "shapes.csv",
         "descriptive.csv",
+        "described.csv",
     },
     "sbc": {"ranks.csv", "summary.csv", "manifest.json", "report.md", "figures/sbc.png"},
     "sensitivity": {"sensitivity.csv", "sensitivity.png", "psense.csv"},

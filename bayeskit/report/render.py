@@ -250,6 +250,7 @@ def report_context(run: Run, rendered: list[RenderedFigure]) -> dict[str, Any]:
         "questions": T.questions_table(run),
         "borrowing": T.borrowing_table(run),
         "descriptive": T.descriptive_tables(run),
+        "described": T.described_table(run),
         "summary": T.summary_table(run),
         "heterogeneity": H.heterogeneity_table(run),
         "heterogeneity_note": H.heterogeneity_note(run),

@@ -62,6 +62,7 @@ class Run:
     borrowing: pd.DataFrame | None = None
     small_k: pd.DataFrame | None = None
     descriptive: pd.DataFrame | None = None
+    described: pd.DataFrame | None = None
 
     @property
     def family(self) -> str:
@@ -204,6 +205,8 @@ def load_run(run_dir: str | Path) -> Run:
         run.borrowing = _read_csv(path / "borrowing.csv")
     if (path / "small_k.csv").is_file():
         run.small_k = _read_csv(path / "small_k.csv")
+    if (path / "described.csv").is_file():
+        run.described = _read_csv(path / "described.csv", dtype={"study": str})
     if (path / "descriptive.csv").is_file():
         run.descriptive = _read_csv(path / "descriptive.csv", dtype={"study": str})
     return run

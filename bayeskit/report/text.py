@@ -706,6 +706,27 @@ def borrowing_table(run: Run) -> Table | None:
     return frame_table(run.borrowing, index=False)
 
 
+def described_table(run: Run) -> Table | None:
+    """``described.csv``: case reports and series as observed, beside the prediction.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from bayeskit.report.run import Run
+    >>> cases = pd.DataFrame({"study": ["C1"], "design": ["case_report"], "yi": [-4.5],
+    ...     "sei": [1.0], "predicted_mean": [-0.9], "predicted_low": [-2.1],
+    ...     "predicted_high": [0.3]})
+    >>> described_table(Run(Path("."), pd.DataFrame(), {}, described=cases)).rows
+    [['C1', 'case_report', '-4.5', '1', '-0.9', '-2.1', '0.3']]
+    """
+    if run.described is None or run.described.empty:
+        return None
+    cols = ["study", "design", "outcome", "dose_mg_per_kg", "route", "yi", "sei",
+            "n", "events", "predicted_mean", "predicted_low", "predicted_high"]  # fmt: skip
+    d = run.described
+    return frame_table(d[[c for c in cols if c in d]], index=False)
+
+
 def descriptive_tables(run: Run) -> dict[str, Any] | None:
     """``descriptive.csv``: results reported in words and harms, as reported.
 
