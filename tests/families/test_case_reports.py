@@ -46,3 +46,34 @@ def test_data_of_case_reports_alone_are_refused_naming_the_option(evidence):
     cases = evidence[evidence["study"].isin(CASES)]
     with pytest.raises(UserError, match=r'case_reports = "describe".*case_reports = "pool"'):
         prepare(cases)
+
+
+def test_ow_spec_without_pooling_shows_the_cases_beside_the_prediction(tmp_path):
+    from typer.testing import CliRunner
+
+    from bayeskit.cli import app
+    from tests.conftest import ROOT
+
+    text = (ROOT / "models" / "ow_withdrawal.toml").read_text(encoding="utf-8")
+    text = text.replace('case_reports = "pool"', 'case_reports = "describe"')
+    text = text.replace('"../data/', f'"{(ROOT / "data").as_posix()}/')
+    text = text.replace("draws = 2000", "draws = 300").replace("tune = 2000", "tune = 300")
+    spec = tmp_path / "ow.toml"
+    spec.write_text(text, encoding="utf-8")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["fit", str(spec), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    import pandas as pd
+
+    described = pd.read_csv(out / "described.csv", index_col="study")
+    assert described["yi"].to_dict() == {"HAILOZIAN2021": -4.0, "CHRISTIAN2023": -4.5}
+    assert (described["predicted_low"] < described["predicted_mean"]).all()
+    assert (described["predicted_mean"] < described["predicted_high"]).all()
+    # the likelihood holds Jovaisa alone: no case report in the data the model saw
+    assert set(pd.read_csv(out / "data.csv")["study"]) == {"JOVAISA2006"}
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert '<section id="described">' in html and "Case reports beside the model" in html
+    # the 4-month abstinence result and the harms rows are shown too
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "JOVAISA2006" in report.split("## Reported in words")[1]
+    assert "LALANNE2016" in report.split("Adverse events as reported")[1]
