@@ -48,7 +48,8 @@ def described_figure(run: Run):
     ax.axvline(0, color="grey", lw=0.8, ls=":")
     ax.set_yticks(y, d["study"].astype(str).tolist())
     ax.set_xlabel(f"effect against no ketamine ({run.measure_label})")
-    ax.legend(loc="best", fontsize="small", frameon=False)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, fontsize="small",
+              frameon=False)  # fmt: skip
     return fig
 
 
