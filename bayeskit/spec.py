@@ -63,6 +63,8 @@ class DataSpec(_Section):
     drop00: bool = False
     ri: float = Field(0.5, ge=-1, le=1)
     sd_change: float | None = Field(None, gt=0)
+    #: Descriptive tables (results in words, harms): shown in the report, never pooled.
+    descriptive: list[str] | None = None
 
 
 class ModelSpec(BaseModel):
@@ -242,13 +244,27 @@ class Spec(_Section):
         ...
         bayeskit.errors.UserError: data file 'nowhere/eight_schools.csv': no such file ...
         """
+        return self._resolve(self.data.files, "data file")
+
+    def descriptive_files(self) -> list[Path]:
+        """Return ``[data] descriptive``'s files, resolved as :meth:`data_files` does.
+
+        Examples
+        --------
+        >>> from bayeskit._resources import models_dir
+        >>> [p.name for p in load_spec(models_dir() / "ow_withdrawal.toml").descriptive_files()]
+        ['narrative.csv', 'harms.csv']
+        """
+        return self._resolve(self.data.descriptive or [], "[data] descriptive file")
+
+    def _resolve(self, names: list[str], what: str) -> list[Path]:
         out = []
-        for name in self.data.files:
+        for name in names:
             path = Path(name)
             if not path.is_absolute():
                 path = Path(self.base_dir) / path
             if not path.exists():
-                raise UserError(f"data file {name!r}: no such file (looked for {path})")
+                raise UserError(f"{what} {name!r}: no such file (looked for {path})")
             out.append(path)
         return out
 

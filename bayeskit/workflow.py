@@ -12,6 +12,12 @@ from typing import Any
 
 import pandas as pd
 
+#: Columns of ``described.csv`` (case reports and series shown, not pooled), where present.
+DESCRIBED_COLUMNS = [
+    "study", "design", "indication", "outcome", "arm", "n", "events", "baseline_mean",
+    "mean", "yi", "sei", "dose_mg_per_kg", "route", "sessions", "timepoint",
+]  # fmt: skip
+
 
 def fit_spec(the_spec, *, progress: bool = False, tables: bool = True, **overrides: Any):
     """Fit a spec; return the fit, its summary (with question rows) and extra tables.
@@ -23,8 +29,9 @@ def fit_spec(the_spec, *, progress: bool = False, tables: bool = True, **overrid
     progress : bool
         Show the sampler's progress bar.
     tables : bool
-        Also answer the spec's ``[[questions]]`` and, for a fit that borrows between
-        indications, refit without borrowing (``borrowing`` table).
+        Also answer the spec's ``[[questions]]``, gather ``[data] descriptive`` rows
+        (``descriptive`` table) and, for a fit that borrows between indications, refit
+        without borrowing (``borrowing`` table).
     **overrides
         Keyword arguments of :func:`bayeskit.fit` replacing the spec's (``exclude``,
         ``priors``, ...).
@@ -51,6 +58,20 @@ def fit_spec(the_spec, *, progress: bool = False, tables: bool = True, **overrid
 
         extra["questions"] = answer_questions(result, the_spec)
         summary = _with_questions(summary, extra["questions"])
+    # results in words and harms, shown beside the fit (never pooled)
+    if the_spec.data.descriptive:
+        from bayeskit.descriptive import descriptive_rows
+
+        table = result.data.table.reset_index()  # a study-level table is indexed by study
+        extra["descriptive"] = descriptive_rows(
+            the_spec.descriptive_files(),
+            table["study"].astype(str).unique(),
+            table["indication"].dropna().astype(str).unique() if "indication" in table else [],
+        )
+    # case reports and series the model did not pool, shown beside its answers
+    described = getattr(result.data, "described", None)
+    if described is not None and len(described):
+        extra["described"] = _described_beside(result, described)
     # the refits under other dose-response shapes only when the spec asks for them
     if the_spec.questions and the_spec.model.options().get("compare_forms"):
         from bayeskit.questions import shape_table
@@ -72,3 +93,33 @@ def _with_questions(summary: pd.DataFrame, questions: pd.DataFrame) -> pd.DataFr
     rows = rows.drop(columns=["question", "quantity"]).select_dtypes("number")
     rows.index.name = "parameter"
     return pd.concat([summary, rows])
+
+
+def _described_beside(result, described: pd.DataFrame) -> pd.DataFrame:
+    """Case reports and series as observed, beside the model's new-study prediction.
+
+    ``predicted_*`` is the effect the fit predicts (against no ketamine, with tau) for a
+    new study of that case's regimen: what the case would show if it were pooled and
+    carried no bias. The gap between the two is the bias pooling would have to explain.
+    """
+    import numpy as np
+
+    from bayeskit.questions import effect_draws
+
+    out = described[[c for c in DESCRIBED_COLUMNS if c in described]].copy()
+    mean, low, high = [], [], []
+    for row in described.itertuples(index=False):
+        sessions = getattr(row, "sessions", np.nan)
+        draws = effect_draws(
+            result,
+            route=row.route,
+            dose_mg_per_kg=float(row.dose_mg_per_kg),
+            sessions=1.0 if pd.isna(sessions) else max(float(sessions), 1.0),
+            indication=getattr(row, "indication", None),
+        )["effect_new"].values.ravel()
+        mean.append(float(draws.mean()))
+        q = np.quantile(draws, [0.025, 0.975])
+        low.append(float(q[0]))
+        high.append(float(q[1]))
+    out["predicted_mean"], out["predicted_low"], out["predicted_high"] = mean, low, high
+    return out.set_index("study")

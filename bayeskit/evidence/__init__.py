@@ -7,7 +7,9 @@ Two shapes are accepted (documented in ``data/README.md``):
 * **study level**, one row per study (``study, yi`` and ``sei`` or ``vi``).
 
 A third shape, the **route table** (``route, bioavailability, bioavailability_sd``), holds
-the bioavailability of each route of administration.
+the bioavailability of each route of administration. A fourth, the **descriptive**
+table (``study, reported, source``), holds results reported only in words and adverse
+events as reported: a report shows them, and no likelihood reads them.
 """
 
 from __future__ import annotations

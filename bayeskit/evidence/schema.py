@@ -35,7 +35,12 @@ SPELLINGS = {"non_randomized": "non_randomised", "nonrandomised": "non_randomise
              "nonrandomized": "non_randomised"}  # fmt: skip
 ROLES = ("experimental", "control", "single")
 OUTCOME_TYPES = ("binary", "continuous")
-CATEGORIES = {"route": ROUTES, "design": DESIGNS, "role": ROLES, "outcome_type": OUTCOME_TYPES}
+#: What a descriptive row says of the comparison, in words the source supports.
+DIRECTIONS = ("favours_ketamine", "no_difference", "favours_control", "none")
+CATEGORIES = {
+    "route": ROUTES, "design": DESIGNS, "role": ROLES, "outcome_type": OUTCOME_TYPES,
+    "direction": DIRECTIONS,
+}  # fmt: skip
 
 #: Text columns bayeskit knows. Any other column is a numeric covariate when every cell is
 #: a number, a text column (carried along; categorical in a formula) when none is, and an
@@ -43,13 +48,14 @@ CATEGORIES = {"route": ROUTES, "design": DESIGNS, "role": ROLES, "outcome_type":
 TEXT_COLUMNS = frozenset({
     "study", "arm", "outcome", "role", "design", "indication", "treatment", "route",
     "timepoint", "unit", "measure", "outcome_type", "source", "derived", "notes",
-    "citation", "value_status", "group",
+    "citation", "value_status", "group", "event", "reported", "direction", "scope",
 })  # fmt: skip
 INTEGER_COLUMNS = frozenset({"n", "events", "sessions"})
 
 ARM_REQUIRED = ("study", "arm", "outcome", "n")
 STUDY_REQUIRED = ("study", "yi")
 ROUTES_REQUIRED = ("route", "bioavailability")
+DESCRIPTIVE_REQUIRED = ("study", "reported", "source")
 
 #: Lower bounds of numeric columns: (bound, strict).
 LOWER_BOUNDS = {
@@ -70,7 +76,7 @@ class Shape:
     ('study', ('study', 'yi'))
     """
 
-    name: str  # "arm", "study" or "routes"
+    name: str  # "arm", "study", "routes" or "descriptive"
     required: tuple[str, ...]
     description: str
 
@@ -81,6 +87,13 @@ SHAPES = {
         "study", STUDY_REQUIRED, "a study-level table (one row per study: yi, sei or vi)"
     ),
     "routes": Shape("routes", ROUTES_REQUIRED, "a route table (bioavailability per route)"),
+    # Results reported only in words (no arm-level numbers) and adverse events: shown in
+    # the report as reported, never entered into a likelihood.
+    "descriptive": Shape(
+        "descriptive",
+        DESCRIPTIVE_REQUIRED,
+        "a descriptive table (results and harms as reported, with a 'reported' column)",
+    ),
 }
 
 
@@ -93,9 +106,13 @@ def detect_shape(columns: pd.Index) -> Shape | None:
     >>> from bayeskit.evidence.schema import detect_shape
     >>> detect_shape(pd.Index(["study", "yi", "sei", "measure"])).name
     'study'
+    >>> detect_shape(pd.Index(["study", "event", "reported", "source"])).name
+    'descriptive'
     >>> detect_shape(pd.Index(["foo"])) is None
     True
     """
+    if "reported" in columns:
+        return SHAPES["descriptive"]
     if "arm" in columns:
         return SHAPES["arm"]
     if "yi" in columns:
@@ -314,7 +331,10 @@ def validate_values(
         _value_schema(values, shape).validate(values, lazy=True)
     except pa.errors.SchemaErrors as err:
         issues += _issues_from(err, file, raw)
-    rules = {"arm": _arm_rules, "study": _study_rules, "routes": _route_rules}[shape.name]
+    rules = {
+        "arm": _arm_rules, "study": _study_rules, "routes": _route_rules,
+        "descriptive": _descriptive_rules,
+    }[shape.name]  # fmt: skip
     issues += rules(values, raw, file)
     return issues
 
@@ -508,3 +528,12 @@ def _route_rules(values: pd.DataFrame, raw: pd.DataFrame, file: str) -> list[Iss
         "route",
         "each route appears once",
     )
+
+
+def _descriptive_rules(values: pd.DataFrame, raw: pd.DataFrame, file: str) -> list[Issue]:
+    # 'reported' and 'source' are required (pass 1; a blank cell reads as empty)
+    issues = []
+    if "events" in values and "n" in values:
+        over = (_col(values, "events") > _col(values, "n")).fillna(False)
+        issues += _flag(over, raw, file, "events", "must be at most n")
+    return issues

@@ -50,6 +50,8 @@ _LEGACY_FILES = {
         "small_study.csv",
         "methods.md",
         "shapes.csv",
+        "descriptive.csv",
+        "described.csv",
     },
     "sbc": {"ranks.csv", "summary.csv", "manifest.json", "report.md", "figures/sbc.png"},
     "sensitivity": {"sensitivity.csv", "sensitivity.png", "psense.csv"},

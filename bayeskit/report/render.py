@@ -26,6 +26,7 @@ from bayeskit.report import figures as F
 from bayeskit.report import forest, funnel
 from bayeskit.report import heterogeneity as H
 from bayeskit.report import text as T
+from bayeskit.report.described import DESCRIBED_CAPTION, described_figure
 from bayeskit.report.methods import methods_text, priors_line
 from bayeskit.report.run import Run, load_run
 
@@ -51,6 +52,7 @@ FIGURES: tuple[tuple[str, str, Callable, str | Callable[[Run], str]], ...] = (
         "Posterior median and 95% band of the outcome against dose per session, one line "
         "per route (one session; bioavailability uncertainty included).",
     ),
+    ("described", "Case reports beside the model", described_figure, DESCRIBED_CAPTION),
     (
         "ppc",
         "Posterior predictive check",
@@ -249,6 +251,8 @@ def report_context(run: Run, rendered: list[RenderedFigure]) -> dict[str, Any]:
         **_loo_words(run),
         "questions": T.questions_table(run),
         "borrowing": T.borrowing_table(run),
+        "descriptive": T.descriptive_tables(run),
+        "described": T.described_table(run),
         "summary": T.summary_table(run),
         "heterogeneity": H.heterogeneity_table(run),
         "heterogeneity_note": H.heterogeneity_note(run),

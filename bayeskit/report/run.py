@@ -41,7 +41,7 @@ class Run:
         ``data.csv``: the data as the model saw it.
     tree : xarray.DataTree or None
         ``posterior.nc``, loaded into memory (the file is closed again).
-    questions, borrowing, small_k : DataFrame or None
+    questions, borrowing, small_k, descriptive : DataFrame or None
         ``small_k.csv``: the fit under alternative tau priors, for five studies or fewer
         (:mod:`bayeskit.smallk`).
 
@@ -61,6 +61,8 @@ class Run:
     questions: pd.DataFrame | None = None
     borrowing: pd.DataFrame | None = None
     small_k: pd.DataFrame | None = None
+    descriptive: pd.DataFrame | None = None
+    described: pd.DataFrame | None = None
 
     @property
     def family(self) -> str:
@@ -203,6 +205,10 @@ def load_run(run_dir: str | Path) -> Run:
         run.borrowing = _read_csv(path / "borrowing.csv")
     if (path / "small_k.csv").is_file():
         run.small_k = _read_csv(path / "small_k.csv")
+    if (path / "described.csv").is_file():
+        run.described = _read_csv(path / "described.csv", dtype={"study": str})
+    if (path / "descriptive.csv").is_file():
+        run.descriptive = _read_csv(path / "descriptive.csv", dtype={"study": str})
     return run
 
 

@@ -706,6 +706,75 @@ def borrowing_table(run: Run) -> Table | None:
     return frame_table(run.borrowing, index=False)
 
 
+def described_table(run: Run) -> Table | None:
+    """``described.csv``: case reports and series as observed, beside the prediction.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from bayeskit.report.run import Run
+    >>> cases = pd.DataFrame({"study": ["C1"], "design": ["case_report"], "yi": [-4.5],
+    ...     "sei": [1.0], "predicted_mean": [-0.9], "predicted_low": [-2.1],
+    ...     "predicted_high": [0.3]})
+    >>> described_table(Run(Path("."), pd.DataFrame(), {}, described=cases)).rows
+    [['C1', 'case_report', '-4.5', '1', '-0.9', '-2.1', '0.3']]
+    """
+    if run.described is None or run.described.empty:
+        return None
+    cols = ["study", "design", "outcome", "dose_mg_per_kg", "route", "yi", "sei",
+            "n", "events", "predicted_mean", "predicted_low", "predicted_high"]  # fmt: skip
+    d = run.described
+    return frame_table(d[[c for c in cols if c in d]], index=False)
+
+
+def descriptive_tables(run: Run) -> dict[str, Any] | None:
+    """``descriptive.csv``: results reported in words and harms, as reported.
+
+    Returns the two tables (``results``, ``harms``; None when empty) and ``silent``, the
+    analysed studies no harms row names, so that the sources' silence shows.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from bayeskit.report.run import Run
+    >>> rows = pd.DataFrame({"kind": ["result", "harm"], "study": ["A", "R"],
+    ...     "indication": ["OW", "OW"], "design": ["rct", None], "what": ["abstinence", "sae"],
+    ...     "timepoint": ["4 months", None], "n": [None, 8.0], "events": [None, 0.0],
+    ...     "direction": ["no_difference", None], "reported": ["no difference", "none"],
+    ...     "file": ["narrative.csv", "harms.csv"]})
+    >>> data = pd.DataFrame({"study": ["A", "A", "B"]})
+    >>> t = descriptive_tables(Run(Path("."), pd.DataFrame(), {}, data=data,
+    ...                            descriptive=rows))
+    >>> t["results"].rows, t["harms"].rows, t["silent"]
+    ([['A', 'OW', 'rct', 'abstinence', '4 months', 'no_difference', 'no difference']],
+     [['R', 'OW', '', 'sae', '8', '0', 'none']], 'A, B')
+    """
+    d = run.descriptive
+    if d is None or d.empty:
+        return None
+    results = d[d["kind"] == "result"]
+    harms = d[d["kind"] == "harm"]
+    res_cols = ["study", "indication", "design", "what", "timepoint", "direction", "reported"]
+    harm_cols = ["study", "indication", "design", "what", "n", "events", "reported"]
+
+    def table(frame: pd.DataFrame, cols: list[str]) -> Table | None:
+        if frame.empty:
+            return None
+        t = frame[cols].rename(columns={"what": "outcome" if "timepoint" in cols else "event"})
+        for c in ("n", "events"):
+            if c in t:  # counts print as whole numbers; a missing one stays empty
+                t[c] = t[c].map(lambda v: "" if pd.isna(v) else str(int(v)))
+        return frame_table(t, index=False)
+
+    analysed = [] if run.data is None else list(dict.fromkeys(run.data["study"].astype(str)))
+    named = set(harms["study"].astype(str))
+    return {
+        "results": table(results, res_cols),
+        "harms": table(harms, harm_cols),
+        "silent": ", ".join(s for s in analysed if s not in named),
+    }
+
+
 def manifest_context(run: Run) -> dict[str, Any]:
     """Return the manifest as tables and pretty text, for the reproducibility section.
 

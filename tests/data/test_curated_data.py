@@ -40,6 +40,7 @@ ARM_COLS = [
     "source",
     "derived",
     "notes",
+    "group",
 ]
 STUDY_COLS = [
     "study",
@@ -63,7 +64,8 @@ ROUTE_COLS = ["route", "bioavailability", "bioavailability_sd", "source", "deriv
 
 ARM_FILES = ["oud_abstinence.csv", "opioid_withdrawal.csv", "sud_abstinence.csv"]
 STUDY_FILES = ["sud_contrasts.csv", "eight_schools.csv"]
-ALL_FILES = ARM_FILES + STUDY_FILES + ["routes.csv"]
+DESCRIPTIVE_FILES = ["narrative.csv", "harms.csv"]
+ALL_FILES = ARM_FILES + STUDY_FILES + ["routes.csv"] + DESCRIPTIVE_FILES
 
 ROLES = {"experimental", "control", "single"}
 DESIGNS = {"rct", "crossover_rct", "cohort", "case_series", "case_report"}
@@ -435,9 +437,129 @@ def test_readme_documents_every_study_and_file():
     for name in ALL_FILES:
         assert name in text, name
     studies = set()
-    for name in ARM_FILES + ["sud_contrasts.csv"]:
+    for name in ARM_FILES + ["sud_contrasts.csv"] + DESCRIPTIVE_FILES:
         studies |= set(num(name)["study"])
     for s in studies:
         assert s in text, s
     for excluded in ["Freye", "Casey", "Kolp", "Wong", "Dakwar"]:
         assert excluded in text, excluded
+
+
+# --------------------------------------------------------------------------- research groups
+
+
+def test_krupitsky_studies_share_one_research_group():
+    rows = arm_rows()
+    krupitsky = rows[rows["study"].str.startswith("KRUPITSKY")]
+    assert set(krupitsky["study"]) == {"KRUPITSKY1997", "KRUPITSKY2002", "KRUPITSKY2007"}
+    assert set(krupitsky["group"]) == {"KRUPITSKY"}
+    # no other study is put in a group the sources do not name
+    others = rows[~rows["study"].str.startswith("KRUPITSKY")]
+    assert others.get("group", pd.Series(dtype=object)).isna().all()
+
+
+# --------------------------------------------------------------------------- descriptive tables
+
+DESCRIPTIVE_COLS = {
+    "narrative.csv": [
+        "study", "indication", "design", "outcome", "timepoint", "followup_months",
+        "direction", "reported", "source", "derived", "notes", "group",
+    ],
+    "harms.csv": [
+        "study", "scope", "indication", "design", "arm", "dose_mg_per_kg", "route", "event",
+        "n", "events", "reported", "source", "derived", "notes", "group",
+    ],
+}  # fmt: skip
+SEED_FILES = {
+    "000_a54238053c20ef5a.txt",
+    "001_f3c6ab83c1d5fee0.txt",
+    "002_39080a6c03824a64.txt",
+    "003_7650761ae93147ea.txt",
+    "004_1bbafb4725cce9f0.txt",
+}
+
+
+@pytest.mark.parametrize("name", DESCRIPTIVE_FILES)
+def test_descriptive_tables_columns_and_vocabularies(name):
+    df = raw(name)
+    assert list(df.columns) == DESCRIPTIVE_COLS[name]
+    assert (df["reported"].str.strip() != "").all()
+    assert set(df["indication"]) <= INDICATIONS
+    assert set(df["design"]) - {""} <= DESIGNS
+    for col in ("n", "events", "followup_months", "dose_mg_per_kg"):
+        for cell in df.get(col, pd.Series(dtype=str)):
+            assert cell == "" or re.fullmatch(r"\d+(\.\d+)?", cell), (name, col, cell)
+    if "events" in df:
+        both = df[(df["n"] != "") & (df["events"] != "")]
+        assert (both["events"].astype(int) <= both["n"].astype(int)).all()
+        # a count is never invented: every filled count is explained in 'derived'
+        filled = df[df["events"] != ""]
+        assert (filled["derived"].str.contains("events = ")).all()
+
+
+@pytest.mark.parametrize("name", DESCRIPTIVE_FILES)
+def test_descriptive_rows_cite_a_seed_by_file_name(name):
+    for source in raw(name)["source"]:
+        assert any(seed in source for seed in SEED_FILES), source
+
+
+def _seed_dir():
+    for base in (DATA.parent / "shared" / "seeds", DATA.parents[1] / "shared" / "seeds"):
+        if base.is_dir():
+            return base
+    return None
+
+
+def _quotes_from_seeds(source: str) -> list[tuple[str, str]]:
+    """(seed file, quoted phrase) for every phrase a source quotes from a seed file."""
+    out = []
+    for part in re.split(r"; (?=\d{3}_|study abstract)", source):
+        seed = next((s for s in SEED_FILES if part.startswith(s)), None)
+        if seed is None:
+            continue
+        out += [(seed, q) for q in re.findall(r"'(.+?)'(?: and |$|, |;)", part)]
+    return out
+
+
+@pytest.mark.parametrize("name", DESCRIPTIVE_FILES)
+def test_descriptive_quotes_are_verbatim_in_the_seeds(name):
+    seeds = _seed_dir()
+    if seeds is None:
+        pytest.skip("shared/seeds is not beside this checkout")
+    quotes = [q for src in raw(name)["source"] for q in _quotes_from_seeds(src)]
+    assert len(quotes) >= len(raw(name))
+    for seed, quote in quotes:
+        text = " ".join((seeds / seed).read_text(encoding="utf-8").split())
+        for piece in quote.split(" ... "):
+            assert " ".join(piece.split()) in text, (seed, piece)
+
+
+def test_jovaisa_four_month_result_is_narrative_not_a_number():
+    df = raw("narrative.csv").set_index(["study", "outcome"])
+    row = df.loc[("JOVAISA2006", "abstinence")]
+    assert row["timepoint"] == "4 months" and row["followup_months"] == "4"
+    assert row["direction"] == "no_difference"
+    assert (
+        "no significant difference in length of abstinence from opioids at 4 months"
+        in (row["source"])
+    )
+    # no arm-level file carries a 4-month Jovaisa row the model could read
+    ow = num("opioid_withdrawal.csv")
+    assert not ((ow["study"] == "JOVAISA2006") & (ow["followup_months"] == 4)).any()
+
+
+def test_harms_rows_as_reported():
+    df = num("harms.csv").set_index(["study", "event", "indication"])
+    dakwar = df.loc[("DAKWAR2014", "serious_adverse_events", "CUD")]
+    assert (dakwar["n"], dakwar["events"]) == (8, 0)
+    wong = df.loc[("WONG2015", "alcohol_withdrawal_complications", "AUD")]
+    assert (wong["n"], wong["events"]) == (23, 0)
+    lalanne = df.loc[("LALANNE2016", "side_effects", "OW")]
+    assert lalanne["reported"] == "minimal side effects" and np.isnan(lalanne["events"])
+    # review-level statements name both indications the review covers
+    for review, event in [
+        ("REVIEW000", "hallucinogen_use_disorder"),
+        ("REVIEW002", "serious_side_effects"),
+    ]:
+        assert {"OUD", "OW"} <= {i for s, e, i in df.index if (s, e) == (review, event)}
+    assert set(num("harms.csv")["scope"]) == {"study", "review"}

@@ -46,6 +46,9 @@ class ExposureOptions(Options):
     compare_forms: bool = False
     designs: list[Literal[DESIGNS]] | None = None  # type: ignore[valid-type]
     outcome_sd: dict[str, float] | None = None
+    #: case reports and case series: described beside the fit (default), or pooled, which
+    #: needs a stated directional natural-course bias mean for each in ``bias_mean``
+    case_reports: Literal["describe", "pool"] = "describe"
 
 
 class ExposureResponse(Family):
@@ -160,9 +163,11 @@ class ExposureResponse(Family):
                     "(each arm's dose and route); the data have "
                     f"{', '.join(map(str, rows.columns))}"
                 )
+        arms, contrasts, described = _described(arms, contrasts, options)
         prepared = exposure_data(
             arms, contrasts, routes=load_routes(), scale=options.scale, designs=options.designs
         )
+        prepared.described = described
         prepared.table.attrs["sha256"] = {
             f: h for t in tables for f, h in t.attrs.get("sha256", {}).items()
         }
@@ -194,7 +199,9 @@ class ExposureResponse(Family):
 
     @override
     def settings(self, prepared, options: ExposureOptions) -> dict:
-        return options.model_dump(exclude={"designs", "outcome_sd", "compare_forms"})
+        return options.model_dump(
+            exclude={"designs", "outcome_sd", "compare_forms", "case_reports"}
+        )
 
     @override
     def measure(self, settings: Mapping[str, Any]) -> str:
@@ -420,3 +427,67 @@ def _template(studies: int, priors: dict):
     for key in ("draws", "tune", "chains", "seed", "sampler", "target_accept", "progress"):
         kwargs.pop(key, None)
     return build_model(spec.data_files(), **kwargs)
+
+
+#: Designs described beside the fit by default: a single patient's or a series' pre/post
+#: change mostly reflects co-treatment and the natural course, whose direction the data
+#: cannot tell apart from ketamine's effect.
+DESCRIBED = ("case_report", "case_series")
+
+
+def _described(arms, contrasts, options: ExposureOptions):
+    """Split off case reports and series unless ``case_reports = "pool"`` asks for them.
+
+    Pooling them needs ``bias_mean`` to state a non-zero (directional) natural-course bias
+    for each such design in the data: a default centred on a small literature value would
+    hide the assumption that decides their contribution.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> arms = pd.DataFrame({"study": ["A", "B"], "design": ["rct", "case_report"]})
+    >>> kept, _, described = _described(arms, None, ExposureOptions())
+    >>> kept["study"].tolist(), described["study"].tolist()
+    (['A'], ['B'])
+    >>> _described(arms, None, ExposureOptions(case_reports="pool"))
+    Traceback (most recent call last):
+    ...
+    bayeskit.errors.UserError: option case_reports = "pool": state a directional ...
+    """
+    import pandas as pd
+
+    parts = [t for t in (arms, contrasts) if t is not None and len(t) and "design" in t]
+    present = sorted({d for t in parts for d in t["design"].dropna() if d in DESCRIBED})
+    if options.case_reports == "pool":
+        stated = options.bias_mean or {}
+        unstated = [d for d in present if not stated.get(d)]
+        if unstated:
+            raise UserError(
+                f'option case_reports = "pool": state a directional natural-course bias '
+                f"mean for {', '.join(unstated)} in option bias_mean (e.g. bias_mean = "
+                f"{{ {unstated[0]} = 0.5 }}, in the direction that favours ketamine when "
+                "the natural course and co-treatment improve patients); without one, "
+                'leave case_reports = "describe" and they are shown, not pooled'
+            )
+        return arms, contrasts, None
+
+    def split(t):
+        if t is None or not len(t) or "design" not in t:
+            return t, None
+        out = t["design"].isin(DESCRIBED)
+        return t[~out], t[out]
+
+    arms, a_out = split(arms)
+    contrasts, c_out = split(contrasts)
+    gone = [t for t in (a_out, c_out) if t is not None and len(t)]
+    if not gone:
+        return arms, contrasts, None
+    described = pd.concat(gone, ignore_index=True)
+    if all(t is None or not len(t) for t in (arms, contrasts)):
+        raise UserError(
+            f"every study ({', '.join(sorted(set(described['study'])))}) is a case report "
+            "or case series, which are described, not pooled, by default (option "
+            'case_reports = "describe"); to pool them set case_reports = "pool" with a '
+            "directional natural-course bias mean for each in option bias_mean"
+        )
+    return arms, contrasts, described

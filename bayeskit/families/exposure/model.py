@@ -117,6 +117,8 @@ class ExposureData:
     table: pd.DataFrame = field(repr=False)
     measure: str = "OR"
     settings: dict | None = field(default=None, repr=False)  # the options it was built with
+    #: case reports and series described beside the fit, not pooled (None: none left out)
+    described: pd.DataFrame | None = field(default=None, repr=False)
 
 
 def _route_index(routes: list[str], values: pd.Series) -> np.ndarray:
