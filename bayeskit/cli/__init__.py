@@ -344,6 +344,16 @@ def fit(
             show_default=False,
         ),
     ] = None,
+    robustness: Annotated[
+        bool | None,
+        typer.Option(
+            "--robustness/--no-robustness",
+            help="Refit an exposure-response model under each reasonable alternative "
+            "(robustness.csv; one refit each, with modest draws). Default: when the spec "
+            "has a [robustness] section.",
+            show_default=False,
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
     strict: Annotated[bool, typer.Option(help="Exit 1 when a diagnostic fails.")] = False,
     quiet: Quiet = False,
@@ -379,6 +389,12 @@ def fit(
     else:
         the_spec = _spec_from_flags(
             data, model, measure, outcome, timepoint, covariate, prior, model_flags, sampler_flags
+        )
+    if robustness is not None and (the_spec.robustness is not None) != robustness:
+        from bayeskit.spec import RobustnessSpec
+
+        the_spec = the_spec.model_copy(
+            update={"robustness": RobustnessSpec() if robustness else None}
         )
     from bayeskit.calibration import check_posterior_size
 
@@ -480,6 +496,13 @@ def _show_fit(result, summary, tables, out) -> None:
             title="questions",
             columns=["quantity", "q50", "q2.5", "q97.5", "prob"],
         )
+    if "headline" in tables:  # the analyst's headline: one row per answer
+        _print_table(
+            tables["headline"],
+            title="headline (robust: the direction holds under every alternative)",
+            columns=["quantity", "estimate", "q2.5", "q97.5", "p_benefit", "evidence",
+                     "robustness"],
+        )  # fmt: skip
     for check in result.checks:
         if check.verdict != "pass":
             _say(f"{check.verdict}: {check.message}", err=True)

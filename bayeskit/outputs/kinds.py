@@ -50,6 +50,8 @@ _LEGACY_FILES = {
         "small_study.csv",
         "methods.md",
         "shapes.csv",
+        "robustness.csv",
+        "headline.csv",
     },
     "sbc": {"ranks.csv", "summary.csv", "manifest.json", "report.md", "figures/sbc.png"},
     "sensitivity": {"sensitivity.csv", "sensitivity.png", "psense.csv"},
