@@ -44,6 +44,8 @@ class Run:
     questions, borrowing, small_k : DataFrame or None
         ``small_k.csv``: the fit under alternative tau priors, for five studies or fewer
         (:mod:`bayeskit.smallk`).
+    headline, robustness : DataFrame or None
+        ``headline.csv`` and ``robustness.csv`` (:mod:`bayeskit.robustness`).
 
     Examples
     --------
@@ -61,6 +63,8 @@ class Run:
     questions: pd.DataFrame | None = None
     borrowing: pd.DataFrame | None = None
     small_k: pd.DataFrame | None = None
+    headline: pd.DataFrame | None = None
+    robustness: pd.DataFrame | None = None
 
     @property
     def family(self) -> str:
@@ -203,6 +207,10 @@ def load_run(run_dir: str | Path) -> Run:
         run.borrowing = _read_csv(path / "borrowing.csv")
     if (path / "small_k.csv").is_file():
         run.small_k = _read_csv(path / "small_k.csv")
+    if (path / "headline.csv").is_file():
+        run.headline = _read_csv(path / "headline.csv", dtype={"answer": str, "question": str})
+    if (path / "robustness.csv").is_file():
+        run.robustness = _read_csv(path / "robustness.csv", dtype={"question": str})
     return run
 
 
