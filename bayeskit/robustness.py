@@ -211,7 +211,24 @@ def robustness_table(fit, spec, answers: pd.DataFrame | None = None) -> pd.DataF
                 assumption=alt.assumption, alternative=alt.label, refit_verdict=other.verdict
             )
         )
-    table = pd.concat(parts, ignore_index=True)
+    return directions(pd.concat(parts, ignore_index=True))
+
+
+def directions(table: pd.DataFrame) -> pd.DataFrame:
+    """Add each row's ``direction`` and whether it ``holds`` (as the fit's own row says).
+
+    The direction is ``benefit`` where the posterior probability of benefit exceeds
+    one half (the median effect favours ketamine), else ``no benefit``.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"question": ["a", "a", "a"], "quantity": "effect",
+    ...     "assumption": ["as fitted", "shape", "tau"], "alternative": ["as fitted", "x", "y"],
+    ...     "prob_benefit": [0.8, 0.6, 0.3]})
+    >>> directions(rows)[["direction", "holds"]].values.tolist()
+    [['benefit', True], ['benefit', True], ['no benefit', False]]
+    """
+    table = table.copy()
     table["direction"] = np.where(table["prob_benefit"] > 0.5, "benefit", "no benefit")
     fitted = table[table["assumption"] == AS_FITTED].set_index(["question", "quantity"])
     key = pd.MultiIndex.from_frame(table[["question", "quantity"]])
