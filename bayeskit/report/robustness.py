@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 HOLDS, FLIPS = "#1b5e20", "#b71c1c"
 
 
-def _estimate(quantity: str, est: float, lo: float, hi: float) -> str:
+def _estimate(quantity: str, est: float, lo: float, hi: float, unit: bool = True) -> str:
     if quantity == "difference":  # probabilities: in percentage points
-        return f"{points(est)} points ({points(lo)} to {points(hi)})"
+        return f"{points(est)}{' points' if unit else ''} ({points(lo)} to {points(hi)})"
     return f"{num(est)} ({num(lo)} to {num(hi)})"
 
 
@@ -47,18 +47,37 @@ def headline_table(run: Run) -> Table | None:
     table = run.headline
     if table is None or table.empty:
         return None
+    cells = headline_cells(table)
+    return Table(list(cells.columns), cells.values.tolist(), [], [False, True, True, False, False])
+
+
+def headline_cells(table: pd.DataFrame, *, short: bool = False) -> pd.DataFrame:
+    """``headline.csv`` as display strings (the report's table, and ``bayeskit fit``'s).
+
+    ``short`` (the terminal's 80 columns): no unit after a difference in percentage
+    points, which the title states, and ``within`` for within the evidence.
+
+    Examples
+    --------
+    >>> head = pd.DataFrame({"answer": ["a vs b"], "quantity": ["effect"],
+    ...     "estimate": [-0.31], "q2.5": [-0.9], "q97.5": [0.2], "p_benefit": [0.15],
+    ...     "evidence": ["within the evidence"], "robustness": ["fragile"]})
+    >>> headline_cells(head).values.tolist()
+    [['a vs b', '-0.31 (-0.9 to 0.2)', '0.15', 'within the evidence', 'fragile']]
+    """
+    table = table.reset_index() if "answer" not in table.columns else table
     rows = [
         [
             str(r["answer"]),
-            _estimate(str(r["quantity"]), r["estimate"], r["q2.5"], r["q97.5"]),
+            _estimate(str(r["quantity"]), r["estimate"], r["q2.5"], r["q97.5"], not short),
             prob(float(r["p_benefit"])),
-            str(r["evidence"]),
+            "within" if short and r["evidence"] == "within the evidence" else str(r["evidence"]),
             str(r["robustness"]),
         ]
         for r in table.to_dict(orient="records")
     ]
     columns = ["answer", "estimate (95% interval)", "P(benefit)", "evidence", "robustness"]
-    return Table(columns, rows, [], [False, True, True, False, False])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _answers(run: Run) -> pd.DataFrame | None:

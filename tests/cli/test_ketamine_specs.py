@@ -73,7 +73,7 @@ def test_oud_spec_writes_the_robustness_table(tmp_path):
     spec = ROOT / "models" / "oud_abstinence.toml"
     result = runner.invoke(app, ["fit", str(spec), "--out", str(out), "--strict"])
     assert result.exit_code == 0, result.output
-    assert "headline (robust: the direction holds under every alternative)" in result.output
+    assert "headline: differences in percentage points" in result.output
     from bayeskit.robustness import robust_flags
 
     table = pd.read_csv(out / "robustness.csv")
