@@ -106,7 +106,7 @@ def robustness_table(run: Run) -> Table | None:
     ...     "q50": [0.5, -0.1], "q2.5": [0.1, -0.5], "q97.5": [0.9, 0.3],
     ...     "prob_benefit": [0.99, 0.4], "holds": [True, False]})
     >>> robustness_table(Run(Path("."), pd.DataFrame(), {}, robustness=rob)).rows[1]
-    ['a', 'tau prior: HN(1)', '-0.1 (-0.5 to 0.3)', '0.40', 'no']
+    ['a', 'tau prior: HN(1)', '-0.1 (-0.5 to 0.3)', '0.40', 'no', '']
     """
     rows = _answers(run)
     if rows is None:
@@ -120,11 +120,15 @@ def robustness_table(run: Run) -> Table | None:
             _estimate(str(r["quantity"]), r["q50"], r["q2.5"], r["q97.5"]),
             prob(float(r["prob_benefit"])),
             "yes" if bool(r["holds"]) else "no",
+            str(r.get("refit_verdict", "")),
         ]
         for r in rows.to_dict(orient="records")
     ]
-    columns = ["answer", "assumption", "estimate (95% interval)", "P(benefit)", "direction holds"]
-    return Table(columns, out, [], [False, False, True, True, False])
+    columns = [
+        "answer", "assumption", "estimate (95% interval)", "P(benefit)", "direction holds",
+        "diagnostics",
+    ]  # fmt: skip
+    return Table(columns, out, [], [False, False, True, True, False, False])
 
 
 def robustness_figure(run: Run) -> Figure | None:
