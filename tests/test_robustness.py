@@ -162,3 +162,18 @@ def test_headline_takes_the_difference_of_a_binary_answer_and_the_flag():
     assert r["p_benefit"] == 0.9 and r["robustness"] == "fragile"
     assert (s["quantity"], s["estimate"], s["p_benefit"]) == ("effect", -0.31, 0.15)
     assert s["robustness"] == "not checked" and s["evidence"] == "within the evidence"
+
+
+def test_extra_alternatives_hook_adds_rows(monkeypatch):
+    # the hook for derived-count variants and informative-prior borrowing
+    import bayeskit.robustness as R
+
+    extra = Alternative("derived counts", "completers", {"designs": ["rct"]})
+    monkeypatch.setattr(R, "EXTRA_ALTERNATIVES", [lambda fit, spec: [extra]])
+    table = pd.DataFrame({"design": ["rct"], "sessions": [1]})
+    fit = SimpleNamespace(
+        data=SimpleNamespace(table=table, arms=table.iloc[:0], indication=["OW"]),
+        settings={"form": "emax", "sessions": "ignore"},
+    )
+    listed = alternatives(fit, SimpleNamespace(priors={"tau": "HalfNormal(1)"}))
+    assert listed[-1] is extra and len(listed) == 3
