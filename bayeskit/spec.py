@@ -161,6 +161,25 @@ class SensitivitySpec(_Section):
     headline: list[str] = []
 
 
+class RobustnessSpec(_Section):
+    """``[robustness]``: refit under each reasonable alternative (``robustness.csv``).
+
+    Present in a spec, ``bayeskit fit`` refits an exposure-response model once per
+    alternative (:mod:`bayeskit.robustness`) with these modest sampler settings: the
+    table asks whether a conclusion's direction survives, which needs far fewer draws
+    than the headline's intervals.
+
+    Examples
+    --------
+    >>> RobustnessSpec().draws, RobustnessSpec().chains
+    (500, 2)
+    """
+
+    draws: int = Field(500, ge=1)
+    tune: int = Field(1000, ge=0)
+    chains: int = Field(2, ge=1)
+
+
 class SamplerSpec(_Section):
     """``[sampler]``: how to compute the posterior.
 
@@ -205,6 +224,7 @@ class Spec(_Section):
     questions: list[QuestionSpec] = []
     report: ReportSpec = ReportSpec()
     sensitivity: SensitivitySpec = SensitivitySpec()
+    robustness: RobustnessSpec | None = None
     base_dir: str = Field(".", exclude=True)
 
     @field_validator("priors")

@@ -77,6 +77,15 @@ def fit_spec(the_spec, *, progress: bool = False, tables: bool = True, **overrid
         from bayeskit.questions import shape_table
 
         extra["shapes"] = shape_table(result, the_spec)
+    # one refit per reasonable alternative, only when the spec has a [robustness] section
+    if "questions" in extra and getattr(the_spec, "robustness", None) is not None:
+        from bayeskit.robustness import robustness_table
+
+        extra["robustness"] = robustness_table(result, the_spec, extra["questions"])
+    if "questions" in extra:  # the analyst's headline: one row per answer
+        from bayeskit.robustness import headline_table
+
+        extra["headline"] = headline_table(extra["questions"], extra.get("robustness"))
     # the refit without borrowing only when the spec asks for borrowing explicitly
     if the_spec.model.options().get("borrowing") and len(result.data.indication) > 1:
         from bayeskit.questions import borrowing_table

@@ -344,6 +344,16 @@ def fit(
             show_default=False,
         ),
     ] = None,
+    robustness: Annotated[
+        bool | None,
+        typer.Option(
+            "--robustness/--no-robustness",
+            help="Refit an exposure-response model under each reasonable alternative "
+            "(robustness.csv; one refit each, with modest draws). Default: when the spec "
+            "has a [robustness] section.",
+            show_default=False,
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
     strict: Annotated[bool, typer.Option(help="Exit 1 when a diagnostic fails.")] = False,
     quiet: Quiet = False,
@@ -379,6 +389,12 @@ def fit(
     else:
         the_spec = _spec_from_flags(
             data, model, measure, outcome, timepoint, covariate, prior, model_flags, sampler_flags
+        )
+    if robustness is not None and (the_spec.robustness is not None) != robustness:
+        from bayeskit.spec import RobustnessSpec
+
+        the_spec = the_spec.model_copy(
+            update={"robustness": RobustnessSpec() if robustness else None}
         )
     from bayeskit.calibration import check_posterior_size
 
@@ -480,6 +496,8 @@ def _show_fit(result, summary, tables, out) -> None:
             title="questions",
             columns=["quantity", "q50", "q2.5", "q97.5", "prob"],
         )
+    if "headline" in tables:  # the analyst's headline: one row per answer
+        _print_headline(tables["headline"])
     for check in result.checks:
         if check.verdict != "pass":
             _say(f"{check.verdict}: {check.message}", err=True)
@@ -898,6 +916,39 @@ def batch(
 def _value(choice):
     """Return the plain value of an Enum choice (None stays None)."""
     return choice.value if isinstance(choice, Enum) else choice
+
+
+def _print_headline(headline) -> None:
+    """Print the headline table in one piece: the answer column wraps, the others do not.
+
+    print_table splits columns that do not fit beside a label of up to 32 characters;
+    this table has four text columns that belong together, so it is printed here.
+    """
+    if _QUIET.get():
+        return
+    from rich import box
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from bayeskit.report.robustness import headline_cells
+
+    cells = headline_cells(headline, short=True)
+    cells.columns = ["answer", "median (95% CI)", "P(benefit)", "evidence", "robustness"]
+    console = Console()
+    console.print(
+        "headline: differences in percentage points (binary outcomes); robust: the "
+        "direction holds under every alternative (robustness.csv)",
+        markup=False,
+        highlight=False,
+    )
+    view = Table(box=box.SIMPLE_HEAD)
+    view.add_column("answer", overflow="fold", ratio=1)
+    for c in cells.columns[1:]:
+        view.add_column(escape(c), no_wrap=True)
+    for row in cells.itertuples(index=False):
+        view.add_row(*(escape(str(v)) for v in row))
+    console.print(view)
 
 
 def _print_table(table, title: str, columns: list[str] | None = None) -> None:

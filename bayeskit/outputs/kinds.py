@@ -52,6 +52,8 @@ _LEGACY_FILES = {
         "shapes.csv",
         "descriptive.csv",
         "described.csv",
+        "robustness.csv",
+        "headline.csv",
     },
     "sbc": {"ranks.csv", "summary.csv", "manifest.json", "report.md", "figures/sbc.png"},
     "sensitivity": {"sensitivity.csv", "sensitivity.png", "psense.csv"},

@@ -25,6 +25,7 @@ from bayeskit.outputs import read_manifest, sha256, write_file, write_json
 from bayeskit.report import figures as F
 from bayeskit.report import forest, funnel
 from bayeskit.report import heterogeneity as H
+from bayeskit.report import robustness as R
 from bayeskit.report import text as T
 from bayeskit.report.described import DESCRIBED_CAPTION, described_figure
 from bayeskit.report.methods import methods_text, priors_line
@@ -60,6 +61,14 @@ FIGURES: tuple[tuple[str, str, Callable, str | Callable[[Run], str]], ...] = (
         "Red diamonds: the observed data. Blue bars: the 50% and 95% intervals of data "
         "replicated from the fitted model. Observations far outside their bars are ones the "
         "model does not reproduce.",
+    ),
+    (
+        "robustness",
+        "Robustness",
+        R.robustness_figure,
+        "Each answer's estimate (dot) and 95% interval (line) as fitted and under each "
+        "alternative assumption (one refit each). Green: the direction of the answer as "
+        "fitted holds; red: it flips. Robust: green under every alternative.",
     ),
     (
         "rank",
@@ -237,7 +246,7 @@ def report_context(run: Run, rendered: list[RenderedFigure]) -> dict[str, Any]:
         "title": run.name,
         "description": str(spec.get("description") or ""),
         "subtitle": ", ".join(subtitle),
-        "headline": T.headline(run),
+        "headline": T.headline(run, table=run.headline is not None),
         "engine": T.engine_sentence(run),
         "small_k": T.small_k_table(run),
         "verdict": T.verdict_label(run)[0],
@@ -250,6 +259,8 @@ def report_context(run: Run, rendered: list[RenderedFigure]) -> dict[str, Any]:
         "loo": T.loo_tables(run),
         **_loo_words(run),
         "questions": T.questions_table(run),
+        "headline_table": R.headline_table(run),
+        "robustness": R.robustness_table(run),
         "borrowing": T.borrowing_table(run),
         "descriptive": T.descriptive_tables(run),
         "described": T.described_table(run),

@@ -44,6 +44,8 @@ class Run:
     questions, borrowing, small_k, descriptive : DataFrame or None
         ``small_k.csv``: the fit under alternative tau priors, for five studies or fewer
         (:mod:`bayeskit.smallk`).
+    headline, robustness : DataFrame or None
+        ``headline.csv`` and ``robustness.csv`` (:mod:`bayeskit.robustness`).
 
     Examples
     --------
@@ -63,6 +65,8 @@ class Run:
     small_k: pd.DataFrame | None = None
     descriptive: pd.DataFrame | None = None
     described: pd.DataFrame | None = None
+    headline: pd.DataFrame | None = None
+    robustness: pd.DataFrame | None = None
 
     @property
     def family(self) -> str:
@@ -209,6 +213,10 @@ def load_run(run_dir: str | Path) -> Run:
         run.described = _read_csv(path / "described.csv", dtype={"study": str})
     if (path / "descriptive.csv").is_file():
         run.descriptive = _read_csv(path / "descriptive.csv", dtype={"study": str})
+    if (path / "headline.csv").is_file():
+        run.headline = _read_csv(path / "headline.csv", dtype={"answer": str, "question": str})
+    if (path / "robustness.csv").is_file():
+        run.robustness = _read_csv(path / "robustness.csv", dtype={"question": str})
     return run
 
 

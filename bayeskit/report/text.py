@@ -173,8 +173,11 @@ def _n_studies(run: Run) -> int | None:
     return None
 
 
-def headline(run: Run) -> list[str]:
+def headline(run: Run, *, table: bool = False) -> list[str]:
     """Sentences that say what the evidence says, from the summary and the posterior.
+
+    With ``table`` (the report, when the run has ``headline.csv``), the answers to the
+    spec's questions are left to the headline table instead of a sentence each.
 
     Examples
     --------
@@ -194,7 +197,7 @@ def headline(run: Run) -> list[str]:
     lead = f"Across {k} {'study' if k == 1 else 'studies'}, " if k else ""
     family = run.model_family
     if family is not None and not family.pooled:  # no pooled mu: say what exposure does
-        sentences = _exposure_sentences(run, lead)
+        sentences = _exposure_sentences(run, lead, questions=not table)
     else:
         sentences = _pooled_sentences(run, lead)
     small = small_k_sentence(run)
@@ -366,39 +369,29 @@ def _question_threshold(run: Run, label: str) -> float:
     return 0.1
 
 
-def _exposure_sentences(run: Run, lead: str) -> list[str]:
+def _exposure_sentences(run: Run, lead: str, *, questions: bool = True) -> list[str]:
+    # The slope per doubling of (1 + exposure / E_ref) is in the summary table: it is a
+    # parameter of one shape at one reference exposure, not a clinical answer, so the
+    # text leads with the answers (or the largest effect of the Emax shape) instead.
     out = []
-    s = run.settings
     post = run.group("posterior")
     indications = [str(i) for i in post["indication"].values] if post is not None else []
-    ref = f"{num(s.get('exposure_ref'))} mg/kg"
-    if s.get("exposure_ref") is None and (r := _row(run, "exposure_ref")) is not None:
-        ref = f"E_ref, estimated at {num(r['q50'])} mg/kg"
     for ind in indications:
-        if (row := _row(run, f"or_per_doubling[{ind}]")) is not None:
-            out.append(
-                f"{lead if not out else ''}in {ind}, each doubling of (1 + exposure / {ref}) "
-                f"multiplies the odds of the outcome by {num(row['q50'])} (95% credible "
-                f"interval {_ci(row)})."
-            )
-        elif (row := _row(run, f"effect_per_doubling[{ind}]")) is not None:
-            out.append(
-                f"{lead if not out else ''}in {ind}, each doubling of (1 + exposure / {ref}) "
-                f"changes the outcome by {num(row['q50'])} standardised mean differences "
-                f"(95% credible interval {_ci(row)})."
-            )
-        elif (row := _row(run, f"emax[{ind}]")) is not None:
+        if (row := _row(run, f"emax[{ind}]")) is not None:
             out.append(
                 f"{lead if not out else ''}in {ind}, the largest effect of the drug (emax) is "
                 f"{num(row['q50'])} on the {run.measure_label} scale (95% credible interval "
                 f"{_ci(row)})."
             )
+    if not out and lead and indications:
+        out.append(f"{lead}the model explains each trial's contrasts through exposure.")
     if (tau := _row(run, "tau")) is not None:
         out.append(
             f"Beyond dose and route, studies' contrasts differ with a standard deviation tau "
             f"of {num(tau['q50'])} (95% credible interval {_ci(tau)})."
         )
-    out += _question_sentences(run)
+    if questions:
+        out += _question_sentences(run)
     return out
 
 

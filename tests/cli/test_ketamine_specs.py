@@ -26,10 +26,82 @@ def run(request, tmp_path_factory):
             str(out),
             "--quiet",
             "--strict",
+            # the refits of robustness.csv: test_oud_spec_writes_the_robustness_table (slow)
+            "--no-robustness",
         ],
     )
     assert result.exit_code == 0, result.output
     return request.param, out
+
+
+def _check_headline(name, out):
+    """headline.csv: the values of questions.csv, every answer labelled, at the report's top."""
+    head = pd.read_csv(out / "headline.csv", index_col="answer")
+    questions = pd.read_csv(out / "questions.csv", index_col=["question", "quantity"])
+    assert len(head) == questions.index.get_level_values("question").nunique(), name
+    for answer, r in head.iterrows():
+        q = questions.loc[r["question"]]
+        row = q.loc[r["quantity"]]
+        assert (r["estimate"], r["q2.5"], r["q97.5"]) == (row["q50"], row["q2.5"], row["q97.5"])
+        assert r["p_benefit"] == q.loc["effect", "prob"]
+        assert r["evidence"] == row["evidence"] and r["question"].endswith(f"({r['evidence']})")
+        assert r["quantity"] == ("difference" if "difference" in q.index else "effect")
+        assert answer == f"{row['regimen']} vs {row['comparator']}"
+    against_none = head[head.index.str.endswith("vs no ketamine")]
+    assert len(against_none) >= 1, name
+    if name == "ow_withdrawal":  # Jovaisa 2006 randomised 0.5 mg/kg IV against placebo
+        assert (against_none["evidence"] == "within the evidence").all()
+    else:  # no OUD arm went without ketamine
+        assert (against_none["evidence"] == "extrapolated").all()
+    report = (out / "report.md").read_text(encoding="utf-8")
+    first = report.split("## What the evidence says")[1].split("\n## ")[0]
+    assert "| answer | estimate (95% interval) | P(benefit) | evidence | robustness |" in first
+    assert "each doubling" not in first and "exposure / " not in first
+    return head
+
+
+def test_headline_table_holds_the_answers_with_their_labels(run):
+    name, out = run
+    head = _check_headline(name, out)
+    assert set(head["robustness"]) == {"not checked"}  # --no-robustness
+
+
+@pytest.mark.slow
+def test_oud_spec_writes_the_robustness_table(tmp_path):
+    # the acceptance run: the spec as bundled, its [robustness] refits included (~2 min)
+    out = tmp_path / "oud"
+    spec = ROOT / "models" / "oud_abstinence.toml"
+    result = runner.invoke(app, ["fit", str(spec), "--out", str(out), "--strict"])
+    assert result.exit_code == 0, result.output
+    assert "headline: differences in percentage points" in result.output
+    from bayeskit.robustness import robust_flags
+
+    table = pd.read_csv(out / "robustness.csv")
+    alternatives = set(zip(table["assumption"], table["alternative"], strict=True))
+    assert alternatives == {
+        ("as fitted", "as fitted"),
+        ("dose-response shape", "Emax"),
+        ("reference exposure", "0.1 mg/kg"),
+        ("reference exposure", "1 mg/kg"),
+        ("sessions", "multiply exposure"),
+        ("baseline model", "arm-based, random baselines"),
+        ("tau prior", "HalfNormal(0.25)"),
+        ("tau prior", "HalfNormal(1)"),
+    }
+    base = table[table["assumption"] == "as fitted"].set_index(["question", "quantity"])
+    for (assumption, label), rows in table.groupby(["assumption", "alternative"]):
+        if assumption == "as fitted":
+            continue
+        moved = (rows.set_index(["question", "quantity"])["q50"] - base["q50"]).abs()
+        # every alternative moves some answer beyond Monte Carlo error (a few tenths of a
+        # percentage point at 1,000 draws): a knob that moves nothing is a bug
+        assert moved.max() > 0.005, (assumption, label)
+    head = _check_headline("oud_abstinence", out)
+    flags = robust_flags(table)
+    for r in head.itertuples():
+        assert r.robustness == flags[(r.question, r.quantity)]
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Robustness" in report and (out / "figures" / "robustness.png").is_file()
 
 
 def test_spec_runs_with_clean_sampling_diagnostics(run):
