@@ -30,7 +30,7 @@ def data_dir() -> Path:
     --------
     >>> from bayeskit import data_dir
     >>> sorted(p.name for p in data_dir().glob("*.csv"))[:2]
-    ['eight_schools.csv', 'opioid_withdrawal.csv']
+    ['eight_schools.csv', 'harms.csv']
     """
     return _root("data")
 

@@ -439,6 +439,7 @@ def test_numeric_spellings_are_read_exactly_or_named(tmp_path, spelling):
         ]
 
 
+@settings(deadline=None)  # a case that writes a teaching figure takes about 0.3 s
 @given(case=output_paths())
 def test_generated_output_paths_are_written_or_refused_and_nothing_foreign_is_lost(case):
     """Either a UserError naming the path, or the output written; the user's files survive."""

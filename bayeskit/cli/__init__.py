@@ -633,6 +633,8 @@ def teach_explore(
         list[str] | None, typer.Option(help="NAME=DIST for mu or tau (repeatable).")
     ] = None,
     force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Write a page to open in any browser: tau is a slider, and the estimates move with it."""
     from bayeskit.explorer import explore
@@ -646,7 +648,7 @@ def teach_explore(
         outcome=outcome,
         timepoint=timepoint,
     )
-    typer.echo(f"wrote {out} ({state['label']}; open it in a browser, no network needed)")
+    _say(f"wrote {out} ({state['label']}; open it in a browser, no network needed)")
 
 
 def _parse_prior_flags(flags: list[str] | None) -> dict[str, str]:
@@ -760,7 +762,7 @@ def sensitivity(
         _print_table(
             table, "sensitivity", columns=["parameter", "mean", "q2.5", "q97.5", "shift_sd"]
         )
-        typer.echo(f"wrote {out}")
+        _say(f"wrote {out}")
 
 
 @app.command(
@@ -841,7 +843,7 @@ def sbc(
             f"SBC: {family.name} ({method}, {replicates} replicates)",
             columns=["p_uniform", "coverage_50", "coverage_80", "coverage_95"],
         )
-        typer.echo(f"wrote {out}")
+        _say(f"wrote {out}")
     if not sbc_passes(summary):
         typer.echo("calibration check failed: see summary.csv and figures/sbc.png", err=True)
         raise typer.Exit(EXIT_FAILED_DIAGNOSTICS)

@@ -64,6 +64,22 @@ def runs(tmp_path_factory):
             ["sensitivity", str(spec), "--out", str(base / "sens"), "--scheduler", "none"]
         ),
         "batch": invoke(["batch", str(spec), "--out", str(base / "batch"), "--scheduler", "none"]),
+        "sbc": invoke(
+            [
+                "sbc",
+                "--method",
+                "exact",
+                "--replicates",
+                "50",
+                "--studies",
+                "4",
+                "--scheduler",
+                "none",
+                "--out",
+                str(base / "sbc"),
+            ]
+        ),  # fmt: skip
+        "explore": invoke(["teach", "explore", "--out", str(base / "explore.html")]),
     }
     return base, out
 
@@ -135,7 +151,10 @@ def test_quiet_prints_nothing_on_every_command(runs, tmp_path):
         ["compare", str(base / "partial"), str(base / "full")],
         ["sensitivity", str(spec), "--out", str(tmp_path / "sens"), "--scheduler", "none"],
         ["batch", str(spec), "--out", str(base / "batch"), "--scheduler", "none"],
-    ]
+        ["sbc", "--method", "exact", "--replicates", "50", "--studies", "4", "--scheduler",
+         "none", "--out", str(tmp_path / "sbc")],
+        ["teach", "explore", "--out", str(tmp_path / "explore.html")],
+    ]  # fmt: skip
     for args in commands:
         result = CliRunner().invoke(app, [*args, "--quiet"], env=WIDE)
         assert result.exit_code == 0, result.output

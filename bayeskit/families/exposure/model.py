@@ -421,7 +421,7 @@ def build(
     >>> pri = {k: parse_prior(v) for k, v in {"beta_dose": "Normal(0, 0.5)",
     ...        "tau": "HalfNormal(0.5)", "baseline": "Normal(0, 2)",
     ...        "exposure_ref": "LogNormal(-1.6, 1.2)",
-    ...        "beta_sessions": "Normal(0, 0.5)"}.items()}
+    ...        "beta_sessions": "Normal(0, 0.5)", "group_sd": "HalfNormal(0.2)"}.items()}
     >>> m = build(d, pri)
     >>> m.coords["route"], m.coords["indication"]
     (('iv', 'im', 'sl', 'oral', 'intranasal'), ('OUD',))
