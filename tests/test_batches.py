@@ -328,6 +328,7 @@ def test_the_scheduler_probe_accepts_a_real_dask_scheduler():
 MCMC_SPEC = SPEC.replace("draws = 500", 'method = "mcmc"\ndraws = 100\ntune = 100')
 
 
+@pytest.mark.slow  # 30 s: a Dask cluster killed and restarted; the loop-vs-cluster test stays
 def test_a_killed_and_resumed_dask_batch_gives_the_bytes_of_an_uninterrupted_one(
     manifest, tmp_path, monkeypatch
 ):

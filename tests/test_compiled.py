@@ -187,6 +187,7 @@ def test_fresh_compile_disk_cache_in_process_reuse_and_nutpies_compiler_give_one
     assert fresh == reused == loaded == plain == other
 
 
+@pytest.mark.slow  # 19 s: two fresh processes; the nutpie compile-path test stays default
 def test_pymc_sampler_gives_the_same_draws_in_a_fresh_and_a_later_process(tmp_path):
     # the first process compiles PyTensor's numba code, the second loads it from disk
     (cold,) = _draws_in_a_new_process(tmp_path, "a", "once", "pymc")

@@ -48,6 +48,7 @@ def test_data_of_case_reports_alone_are_refused_naming_the_option(evidence):
         prepare(cases)
 
 
+@pytest.mark.slow  # 30 s: the OW spec end to end; the likelihood test above stays default
 def test_ow_spec_without_pooling_shows_the_cases_beside_the_prediction(tmp_path):
     from typer.testing import CliRunner
 
