@@ -116,15 +116,27 @@ def alternatives(fit, spec) -> list[Alternative]:
             from bayeskit.families.exposure.model import DEFAULT_BIAS_MEAN as default
         else:
             from bayeskit.families.exposure.model import DEFAULT_PROPORTIONAL_MEAN as default
+        from bayeskit.families.exposure import DESCRIBED
+
         means = default | (s.get("bias_mean") or {})
-        for factor, label in ((0.0, "zero"), (2.0, "twice the default")):
-            out.append(
-                Alternative(
-                    "bias prior means",
-                    label,
-                    {"bias_mean": {d: factor * float(means.get(d, 0.0)) for d in biased}},
-                )
+        # pooled case reports and series must carry a stated, non-zero natural-course bias
+        # (the family refuses zero): their "no bias" alternative is not pooling them
+        pooled = [d for d in biased if d in DESCRIBED and s.get("case_reports") == "pool"]
+        zero = [d for d in biased if d not in pooled]
+        if zero:
+            label = "zero" + (f" ({', '.join(pooled)} as stated)" if pooled else "")
+            bias = {d: 0.0 for d in zero} | {d: float(means.get(d, 0.0)) for d in pooled}
+            out.append(Alternative("bias prior means", label, {"bias_mean": bias}))
+        if pooled:
+            label = f"{', '.join(pooled)} described, not pooled"
+            out.append(Alternative("bias prior means", label, {"case_reports": "describe"}))
+        out.append(
+            Alternative(
+                "bias prior means",
+                "twice the default",
+                {"bias_mean": {d: 2.0 * float(means.get(d, 0.0)) for d in biased}},
             )
+        )
         kept = [d for d in designs if d in RANDOMISED]
         if kept:
             out.append(Alternative("non-randomised evidence", "randomised only", {"designs": kept}))

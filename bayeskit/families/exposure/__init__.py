@@ -199,9 +199,8 @@ class ExposureResponse(Family):
 
     @override
     def settings(self, prepared, options: ExposureOptions) -> dict:
-        return options.model_dump(
-            exclude={"designs", "outcome_sd", "compare_forms", "case_reports"}
-        )
+        # case_reports is kept: whether case reports were pooled belongs in the manifest
+        return options.model_dump(exclude={"designs", "outcome_sd", "compare_forms"})
 
     @override
     def measure(self, settings: Mapping[str, Any]) -> str:
