@@ -547,6 +547,13 @@ teach_app = typer.Typer(help="Teaching demonstrations.", no_args_is_help=True)
 app.add_typer(teach_app, name="teach")
 
 
+# the options both teaching commands take
+TeachMeasure = Annotated[str | None, typer.Option(help="Effect measure for arm-level tables.")]
+TeachOutcome = Annotated[str | None, typer.Option(help="Outcome to use.")]
+TeachTimepoint = Annotated[str | None, typer.Option(help="Timepoint to use.")]
+TeachPrior = Annotated[list[str] | None, typer.Option(help="NAME=DIST for mu or tau (repeatable).")]
+
+
 @teach_app.command(
     "pooling",
     epilog="Example: bayeskit teach pooling  |  bayeskit teach "
@@ -561,14 +568,10 @@ def teach_pooling(
             "models/eight_schools.toml."
         ),
     ] = None,
-    measure: Annotated[
-        str | None, typer.Option(help="Effect measure for arm-level tables.")
-    ] = None,
-    outcome: Annotated[str | None, typer.Option(help="Outcome to use.")] = None,
-    timepoint: Annotated[str | None, typer.Option(help="Timepoint to use.")] = None,
-    prior: Annotated[
-        list[str] | None, typer.Option(help="NAME=DIST for mu or tau (repeatable).")
-    ] = None,
+    measure: TeachMeasure = None,
+    outcome: TeachOutcome = None,
+    timepoint: TeachTimepoint = None,
+    prior: TeachPrior = None,
     out: Annotated[
         Path | None,
         typer.Option(help="Folder for pooling.csv, shrinkage.png/svg and narrative.md."),
@@ -624,14 +627,10 @@ def teach_explore(
         Path | None,
         typer.Option(help="Evidence table or spec (.toml); eight schools by default."),
     ] = None,
-    measure: Annotated[
-        str | None, typer.Option(help="Effect measure for arm-level tables.")
-    ] = None,
-    outcome: Annotated[str | None, typer.Option(help="Outcome to use.")] = None,
-    timepoint: Annotated[str | None, typer.Option(help="Timepoint to use.")] = None,
-    prior: Annotated[
-        list[str] | None, typer.Option(help="NAME=DIST for mu or tau (repeatable).")
-    ] = None,
+    measure: TeachMeasure = None,
+    outcome: TeachOutcome = None,
+    timepoint: TeachTimepoint = None,
+    prior: TeachPrior = None,
     force: Annotated[bool, typer.Option(help=FORCE_HELP)] = False,
     quiet: Quiet = False,
     verbose: Verbose = False,
