@@ -96,7 +96,7 @@ def small_k_table(fit) -> pd.DataFrame | None:
     --------
     >>> import bayeskit as bk
     >>> ev = bk.load_evidence(bk.data_path("eight_schools.csv"))
-    >>> f = bk.fit(ev[ev["study"].isin(["A", "B", "C"])], priors={"tau": "HalfCauchy(5)"})
+    >>> f = bk.fit(ev[ev["study"].isin(["A", "B", "C"])], priors={"tau": "HalfCauchy(5)"}, seed=1)
     >>> table = small_k_table(f)
     >>> table["prior"].tolist(), round(float(table["tau_overlap"].iloc[0]), 2)
     (['as fitted'], 0.9)

@@ -76,7 +76,7 @@ def forest_rows(run: Run) -> tuple[list[dict], list[dict]]:
     >>> import bayeskit as bk
     >>> from bayeskit.report.run import load_run
     >>> from bayeskit.rundir import write_run
-    >>> fit = bk.fit(bk.data_path("eight_schools.csv"))
+    >>> fit = bk.fit(bk.data_path("eight_schools.csv"), seed=1)
     >>> run = load_run(write_run(fit, Path(tempfile.mkdtemp()) / "run", report=False))
     >>> studies, pooled = forest_rows(run)
     >>> studies[0]["label"], round(studies[0]["weight"], 3), [p["kind"] for p in pooled]
