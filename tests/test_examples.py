@@ -11,8 +11,10 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from bayeskit.robustness import directions
 from examples.ketamine import make_page
 from tests.conftest import ROOT
 
@@ -22,13 +24,16 @@ SECTIONS = [
     "## 1. Opioid use disorder: abstinence at 12 months (`oud_abstinence`)",
     "## 2. Opioid withdrawal (`ow_withdrawal`)",
     "## 3. Borrowing strength from alcohol use disorder (`sud_abstinence`)",
+    "## 4. What a reviewer would ask",
 ]
 
 
 @pytest.fixture(scope="module")
 def ketamine(tmp_path_factory):
     out = tmp_path_factory.mktemp("ketamine") / "ketamine.md"
-    result = make_page(out, sampler=TINY)
+    # the ~25 robustness refits (cold compiles in CI) are left out here; the reviewer
+    # section's tables are checked on a made-up robustness table below
+    result = make_page(out, sampler=TINY, robustness=False)
     return result, out.read_text(encoding="utf-8")
 
 
@@ -125,3 +130,55 @@ def test_ketamine_command_line_help():
         check=True,
     )
     assert "--out" in result.stdout and "--draws" in result.stdout
+
+
+def _robustness_rows() -> pd.DataFrame:
+    within = "2 mg/kg IM, 1 session vs 0.2 mg/kg im, 1 session (within the evidence)"
+    rows = [
+        # question, quantity, assumption, alternative, q2.5, q50, q97.5, P(benefit)
+        (within, "difference", "as fitted", "as fitted", -0.07, 0.08, 0.26, 0.88),
+        (within, "difference", "reference exposure", "0.1 mg/kg", -0.05, 0.11, 0.23, 0.94),
+        (within, "difference", "dose-response shape", "Emax", -0.2, -0.01, 0.2, 0.45),
+        (within, "difference", "tau prior", "HalfNormal(1)", -0.1, 0.09, 0.3, 0.8),
+        (within, "effect", "as fitted", "as fitted", -0.5, 0.6, 1.9, 0.88),
+        (within, "effect", "tau prior", "HalfNormal(1)", -0.6, 0.6, 2.0, 0.8),
+    ]
+    table = pd.DataFrame(
+        rows,
+        columns=["question", "quantity", "assumption", "alternative", "q2.5", "q50", "q97.5",
+                 "prob_benefit"],
+    )  # fmt: skip
+    table["evidence"] = "within the evidence"
+    return directions(table)
+
+
+def test_reviewer_tables_show_each_alternative_and_mark_a_turned_direction():
+    from examples.ketamine.reviewer import _points, alternative_table, pick, spread, survivors
+
+    rob = _robustness_rows()
+    question = pick(rob, "within the evidence", "difference", "0.2 mg/kg")
+    assert question.startswith("2 mg/kg IM, 1 session vs 0.2")
+    md = alternative_table(
+        rob, [("2 vs 0.2", question, "difference")], ["reference exposure", "dose-response shape"],
+        _points,
+    )  # fmt: skip
+    lines = md.splitlines()
+    assert lines[0] == "| assumption | alternative | 2 vs 0.2 |"
+    assert lines[2] == "| as fitted | as fitted | 8 (-7 to 26); P = 88% |"
+    assert lines[3] == "| reference exposure | 0.1 mg/kg | 11 (-5 to 23); P = 94% |"
+    assert lines[4] == "| dose-response shape | Emax | -1 (-20 to 20); P = 45% † |"
+    assert len(lines) == 5  # the tau prior row belongs to another question of the section
+    assert spread(rob, question, "difference", ["reference exposure"]) == (0.08, 0.11)
+    # an assumption with no rows gives no table, so the page says there is none
+    assert alternative_table(rob, [("x", question, "difference")], ["sessions"], _points) is None
+    (intro, table) = survivors({"oud_abstinence": rob})
+    (row,) = [r for r in table.splitlines() if r.startswith("| `oud")]  # difference only
+    assert row == (
+        f"| `oud_abstinence` | {question} (difference) | 88% | 45% to 94% | fragile (Emax) |"
+    )
+
+
+def test_page_without_robustness_says_its_reviewer_section_was_skipped(ketamine):
+    _, page = ketamine
+    section = page.split("## 4. What a reviewer would ask")[1]
+    assert "robustness refits were skipped" in section.split("---")[0]

@@ -9,6 +9,7 @@ import pandas as pd
 
 import bayeskit as bk
 from bayeskit.questions import borrowing_table
+from bayeskit.robustness import robustness_table
 from bayeskit.spec import spec_from_dict
 
 SPECS = ("oud_abstinence", "ow_withdrawal", "sud_abstinence")
@@ -27,17 +28,25 @@ class Analyses:
     ow_rct: bk.Fit  # the withdrawal analysis without its case reports
     case_reports: list[str]
     check: tuple | None = None  # (target_accept, divergences, slope summary row)
+    robustness: dict[str, pd.DataFrame] = field(default_factory=dict)  # each spec's table
     seconds: dict[str, float] = field(default_factory=dict)
 
 
 def load_specs(sampler: dict | None = None) -> dict[str, object]:
-    """Read the bundled specs; ``sampler`` overrides their [sampler] keys (draws, ...)."""
+    """Read the bundled specs; ``sampler`` overrides their [sampler] keys (draws, ...).
+
+    It overrides the same keys of their ``[robustness]`` sections, whose refits are
+    otherwise the specs' own modest ones.
+    """
     specs = {}
     for name in SPECS:
         spec = bk.load_spec(name)
         if sampler:
             raw = spec.model_dump(mode="json", exclude={"base_dir"})
             raw["sampler"] |= sampler
+            if raw.get("robustness") is not None:
+                keys = {"draws", "tune", "chains"}
+                raw["robustness"] |= {k: v for k, v in sampler.items() if k in keys}
             spec = spec_from_dict(
                 raw, source=f"{name} (sampler: {sampler})", base_dir=spec.base_dir
             )
@@ -81,8 +90,12 @@ def divergence_check(spec, fit: bk.Fit) -> tuple | None:
     return CHECK_TARGET_ACCEPT, int(d2.value), again.summary().loc[f"beta_dose[{focus}]"]
 
 
-def fit_all(specs: dict) -> Analyses:
-    """Fit each spec, then the refits: no borrowing, higher target_accept, no case reports."""
+def fit_all(specs: dict, *, robustness: bool = True) -> Analyses:
+    """Fit each spec, then the refits: no borrowing, higher target_accept, no case reports.
+
+    With ``robustness`` (the default) each spec is also refitted under every alternative
+    of :func:`bayeskit.robustness.alternatives` (section 4 of the page).
+    """
     seconds: dict[str, float] = {}
     print("fitting:", flush=True)
     fits = {name: _timed(seconds, name, fit_spec, spec) for name, spec in specs.items()}
@@ -96,4 +109,11 @@ def fit_all(specs: dict) -> Analyses:
     ow_spec = specs["ow_withdrawal"]
     case_reports = case_report_studies(fits["ow_withdrawal"])
     ow_rct = _timed(seconds, "without case reports", fit_spec, ow_spec, exclude=case_reports)
-    return Analyses(specs, fits, borrow, sud_alone, ow_rct, case_reports, check, seconds)
+    robustness = {
+        name: _timed(seconds, f"robustness ({name})", robustness_table, fits[name], spec)
+        for name, spec in specs.items()
+        if robustness
+    }
+    return Analyses(
+        specs, fits, borrow, sud_alone, ow_rct, case_reports, check, robustness, seconds
+    )

@@ -16,6 +16,7 @@ from .bottom_line import (
     not_supported,
 )
 from .fits import Analyses
+from .reviewer import reviewer_questions
 from .sections import section_oud, section_ow, section_sud
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,5 +83,6 @@ def render(a: Analyses, o, w, s, started, elapsed: float, versions: dict) -> str
     lines = header(a, started, elapsed, versions) + ["## Bottom line\n"]
     lines += bottom_line_oud(o) + bottom_line_ow(w) + bottom_line_borrowing(s)
     lines += not_supported(o, w) + computation(a, s)
-    lines += section_oud(o) + section_ow(w) + section_sud(a, s, o) + footer()
+    lines += section_oud(o) + section_ow(w) + section_sud(a, s, o)
+    lines += reviewer_questions(a, o, w, s) + footer()
     return "\n".join(lines) + "\n"

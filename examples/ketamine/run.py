@@ -45,7 +45,7 @@ def versions() -> dict[str, str]:
     return {"bayeskit": bk.__version__, "pymc": pymc.__version__, "arviz": arviz.__version__}
 
 
-def make_page(out: str | Path, *, sampler: dict | None = None) -> Result:
+def make_page(out: str | Path, *, sampler: dict | None = None, robustness: bool = True) -> Result:
     """Fit the ketamine specs and write the page to ``out``, its figures beside it.
 
     Parameters
@@ -55,10 +55,13 @@ def make_page(out: str | Path, *, sampler: dict | None = None) -> Result:
     sampler : dict, optional
         Replaces keys of the specs' ``[sampler]`` tables (``draws``, ``tune``, ``chains``,
         ...): the tests use a few draws, the documentation the specs' own settings.
+    robustness : bool
+        Refit each spec under every alternative for the page's reviewer section (the
+        slowest part: about 25 refits); without it that section says it was skipped.
     """
     start, started = time.perf_counter(), dt.datetime.now(dt.UTC)
     out = Path(out)
-    analyses = fit_all(load_specs(sampler))
+    analyses = fit_all(load_specs(sampler), robustness=robustness)
     o, w, s = oud_numbers(analyses), ow_numbers(analyses), sud_numbers(analyses)
     drawn = draw_figures(o, w, s, out.parent / "figures")
     text = render(analyses, o, w, s, started, time.perf_counter() - start, versions())
