@@ -180,11 +180,12 @@ def test_fresh_compile_disk_cache_in_process_reuse_and_nutpies_compiler_give_one
     # bayeskit's caches empty) and then reuses its sampler for other data and back
     fresh, reused = _draws_in_a_new_process(tmp_path, "a", "reuse")
     (loaded,) = _draws_in_a_new_process(tmp_path, "a", "once")  # wrappers from the disk
+    # nutpie's own compiler: bayeskit's cache off (its empty folder "b" is the second
+    # empty cache folder a fresh process meets)
     (plain,) = _draws_in_a_new_process(tmp_path, "b", "once", BAYESKIT_DISK_CACHE="0")
-    (other,) = _draws_in_a_new_process(tmp_path, "c", "once")  # another empty cache folder
     assert list(tmp_path.glob("a/compiled/*/__pycache__/*.nbc"))
     assert not (tmp_path / "b").exists()
-    assert fresh == reused == loaded == plain == other
+    assert fresh == reused == loaded == plain
 
 
 @pytest.mark.slow  # 19 s: two fresh processes; the nutpie compile-path test stays default

@@ -176,7 +176,7 @@ def test_run_directory_answers_the_questions(run):
 def test_sensitivity_command_writes_table_and_plot(tmp_path):
     spec = tmp_path / "small.toml"
     text = (ROOT / "models" / "oud_abstinence.toml").read_text(encoding="utf-8")
-    text = text.replace("draws = 2000", "draws = 400").replace("tune = 2000", "tune = 600")
+    text = text.replace("draws = 2000", "draws = 200").replace("tune = 2000", "tune = 400")
     # the data and descriptive files, named relative to models/, from the copy's folder
     text = text.replace('"../data/', f'"{(ROOT / "data").as_posix()}/')
     spec.write_text(text, encoding="utf-8")
