@@ -75,7 +75,7 @@ class MultilevelData:
         return []
 
     def blocks(self) -> list[np.ndarray]:
-        """The positions of each study's effects, in study order."""
+        """Return the positions of each study's effects, in study order."""
         return [np.flatnonzero(self.study_idx == i) for i in range(len(self.study))]
 
 
@@ -360,6 +360,12 @@ class NormalMultilevel(Family):
     @override
     def build(self, prepared: MultilevelData, priors: dict, options: MultilevelOptions):
         return build(prepared, priors, rho=options.rho, parametrization=options.parametrization)
+
+    def exact(self, prepared: MultilevelData, priors: dict, options: MultilevelOptions):
+        """Compute the exact posterior on a grid of the two SDs (no clusters; Normal or Flat mu)."""
+        from bayeskit.exact_multilevel import multilevel_posterior
+
+        return multilevel_posterior(prepared, priors, rho=options.rho)
 
     @override
     def within_study_variances(self, prepared: MultilevelData):
