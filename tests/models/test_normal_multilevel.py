@@ -249,3 +249,20 @@ def test_mcmc_matches_brms_and_the_exact_engine():
         ), ours
     agreement = next(c for c in fit.checks if c.name == "exact_agreement")
     assert agreement.verdict == "pass"
+
+
+def test_sensitivity_sweeps_rho_from_the_spec(tmp_path):
+    from bayeskit.sensitivity import sensitivity
+    from bayeskit.spec import load_spec
+
+    path = tmp_path / "ml.toml"
+    path.write_text(
+        f'[data]\nfiles = ["{DATA}"]\n[model]\nfamily = "normal-multilevel"\n'
+        '[priors]\nmu = "Normal(0, 1)"\n'
+        "[sensitivity]\nleave_one_out = false\noptions = [{ rho = 0.5 }, { rho = 0.9 }]\n"
+    )
+    table = sensitivity(load_spec(path), scheduler="none")["table"]
+    mu = table[table["parameter"] == "mu"].set_index("scenario")
+    assert mu.index.tolist() == ["main", "option: rho = 0.5", "option: rho = 0.9"]
+    assert mu["sd"].is_monotonic_increasing  # correlated errors carry less information
+    assert sorted(table["parameter"].unique()) == ["mu", "tau_es", "tau_study"]
