@@ -266,3 +266,17 @@ def test_sensitivity_sweeps_rho_from_the_spec(tmp_path):
     assert mu.index.tolist() == ["main", "option: rho = 0.5", "option: rho = 0.9"]
     assert mu["sd"].is_monotonic_increasing  # correlated errors carry less information
     assert sorted(table["parameter"].unique()) == ["mu", "tau_es", "tau_study"]
+
+
+def test_arm_level_outcomes_are_computed_one_at_a_time_and_nested():
+    # Jovaisa 2006 reports peak MAP and peak heart rate on the same patients: two SMDs of
+    # one study, each equal to the effect computed for its outcome alone
+    ev = bk.load_evidence(bk.data_path("opioid_withdrawal.csv"))
+    jovaisa = ev[ev["study"] == "JOVAISA2006"]
+    d = multilevel_data(jovaisa, measure="SMD")
+    assert d.effect == ["JOVAISA2006:peak_map", "JOVAISA2006:peak_hr"]
+    assert d.study == ["JOVAISA2006"] and d.measure == "SMD"
+    for i, outcome in enumerate(("peak_map", "peak_hr")):
+        alone = bk.effects(jovaisa, "SMD", outcome=outcome)
+        assert d.yi[i] == pytest.approx(alone["yi"].iloc[0])
+        assert d.sei[i] == pytest.approx(alone["sei"].iloc[0])
