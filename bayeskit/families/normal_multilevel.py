@@ -329,6 +329,10 @@ class NormalMultilevel(Family):
     options_model = MultilevelOptions
     example: ClassVar[dict] = {"data": "konstantopoulos2011.csv"}
     funnel = False
+    #: how the exact engine integrates, for the engine's reason in the manifest and report
+    exact_how: ClassVar[str] = (
+        "is integrated analytically over mu and on a 2-D grid over tau_study and tau_es"
+    )
 
     @override
     def prepare(self, evidence, options, *, outcome, timepoint, effect_options) -> MultilevelData:
