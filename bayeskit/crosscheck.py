@@ -49,7 +49,14 @@ def _deviations(fit, exact) -> list[dict]:
     truth = exact.summary()
     post = fit.idata.posterior
     rows = []
-    for name in ["mu", "tau", "theta_new", *[n for n in truth.index if n.startswith("beta[")]]:
+    sds = [n for n in truth.index if n.startswith("tau_")]  # multilevel variance components
+    for name in [
+        "mu",
+        "tau",
+        *sds,
+        "theta_new",
+        *[n for n in truth.index if n.startswith("beta[")],
+    ]:
         if name not in truth.index:
             continue
         var, _, term = name.partition("[")

@@ -555,6 +555,7 @@ def choose_engine(fam, prepared, chosen, resolved, method: str):
         "full": "has tau fixed at 0, so the posterior is normal in closed form",
         "none": "gives each study its own effect, normal in closed form",
     }[pooling]
+    how = getattr(fam, "exact_how", None) or how  # a family whose engine says it otherwise
     asked = ", as asked (method exact)" if method == "exact" else ""
     return "exact", f"exact engine{asked}: {fam.name} with known within-study variances {how}", post
 

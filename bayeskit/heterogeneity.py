@@ -139,6 +139,8 @@ def heterogeneity_summary(fit) -> pd.DataFrame | None:
     within = fam.within_study_variances(fit.data)
     if within is None:
         return None
+    if getattr(fam, "variance_components", None):
+        return component_summary(fit, fam.variance_components, typical_variance(*within))
     if fit.exact is not None:
         # the exact posterior answers without its draws (made only when read)
         if fit.exact.pooling != "partial" or not np.any(fit.exact.tau > 0):
@@ -227,6 +229,66 @@ def _draw_rows(post, s2, measure, p0, seed) -> pd.DataFrame:
     )
     order = [r for r in ROWS if r in table.index or r == "s2_typical"]
     return pd.concat([table, constant]).loc[order]
+
+
+def component_summary(fit, components, s2: float) -> pd.DataFrame | None:
+    """Variance components of a multilevel fit and their I^2 shares.
+
+    For each level's SD ``tau_<level>`` the rows ``tau2_<level>`` and
+    ``I2_<level> = tau_<level>^2 / (sum of the tau^2 + s^2)``, and ``I2_total``, the
+    share of all heterogeneity: the three-level I^2 of Cheung (2014, Psychol Methods
+    19:211, eq. 16) and Nakagawa & Santos (2012, Evol Ecol 26:1253), with ``s^2`` the
+    typical sampling variance of all effect sizes (:func:`typical_variance`), as
+    metafor's users compute it for ``rma.mv`` fits.
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> fit = bk.fit(bk.data_path("konstantopoulos2011.csv"), "normal-multilevel",
+    ...              priors={"mu": "Normal(0, 1)"})
+    >>> rows = fit.summary().loc[["I2_study", "I2_es", "I2_total"], "mean"]
+    >>> rows.round(2).tolist()
+    [0.64, 0.32, 0.96]
+    """
+    names = [c for c in components if c in fit.priors]
+    if not np.isfinite(s2) or not names:
+        return None
+    levels = [n.removeprefix("tau_") for n in names]
+
+    def shares(*taus):
+        t2 = [np.asarray(t, dtype=float) ** 2 for t in taus]
+        total = sum(t2) + s2
+        return {**{f"I2_{lv}": t / total for lv, t in zip(levels, t2, strict=True)},
+                "I2_total": (total - s2) / total}  # fmt: skip
+
+    if fit.exact is not None:
+        post = fit.exact
+        rows = {f"tau2_{lv}": post.sd_function_summary(n, np.square)
+                for lv, n in zip(levels, names, strict=True)}  # fmt: skip
+        for key in shares(*[0.0] * len(names)):
+            rows[key] = post.cell_function_summary(lambda a, b, key=key: shares(a, b)[key])
+        rows["s2_typical"] = [s2, 0.0, s2, s2, s2]
+        table = pd.DataFrame.from_dict(rows, orient="index", columns=["mean", "sd", "q2.5",
+                                                                      "q50", "q97.5"])  # fmt: skip
+    else:
+        import xarray as xr
+
+        from bayeskit.summary import summarize
+
+        post = fit.idata["posterior"]
+        taus = [np.asarray(post[n].values, dtype=float) for n in names]
+        derived = {f"tau2_{lv}": t**2 for lv, t in zip(levels, taus, strict=True)}
+        derived |= shares(*taus)
+        ds = xr.Dataset({k: (("chain", "draw"), v) for k, v in derived.items()})
+        table = summarize(xr.DataTree.from_dict({"posterior": ds}), mcmc=True)
+        constant = pd.DataFrame(
+            [[s2, 0.0, s2, s2, s2] + [np.nan] * (table.shape[1] - 5)],
+            index=["s2_typical"],
+            columns=table.columns,
+        )
+        table = pd.concat([table, constant])
+    table.index.name = "parameter"
+    return table
 
 
 def arm_contrast_variances(study_idx, control, *, events=None, n=None, se=None):

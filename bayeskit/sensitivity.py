@@ -1,4 +1,4 @@
-"""How much do the headline estimates move? Alternative priors and leave-one-study-out.
+"""How much do the headline estimates move? Alternative priors, model options, leave-one-out.
 
 :func:`sensitivity` refits a spec under each alternative prior set it lists and with
 each study left out in turn, and tabulates the headline parameters of every refit next
@@ -75,20 +75,27 @@ def sensitivity(
 
     kwargs = spec.fit_kwargs()
     files = spec.data_files()
-    headline = headline or list(spec.sensitivity.headline) or ["mu", "tau"]
     scenarios = []
     for alt in spec.sensitivity.priors:
         label = "prior: " + ", ".join(f"{k} = {v}" for k, v in alt.items())
-        scenarios.append((label, alt, ()))
+        scenarios.append((label, alt, (), {}))
+    for alt in spec.sensitivity.options:  # model options, e.g. a working correlation rho
+        label = "option: " + ", ".join(f"{k} = {v}" for k, v in alt.items())
+        scenarios.append((label, {}, (), alt))
     if progress:
         progress("main", 0, len(scenarios) + 1)
     start = time.perf_counter()
     main, _, _ = fit_spec(spec, tables=False)
     seconds = time.perf_counter() - start  # what each refit will take, about
+    if not (headline := headline or list(spec.sensitivity.headline)):
+        # mu and the heterogeneity SD(s): tau, or a multilevel model's tau_<level>
+        names = main.summary().index
+        headline = ["mu", *[n for n in names if n == "tau" or n.startswith("tau_")]]
     rows = _headline_rows("main", main, headline)
     if spec.sensitivity.leave_one_out:
-        scenarios += [(f"without {study}", {}, (study,)) for study in main.data.study]
-    tasks = [(files, kwargs, pri, exc, headline, label) for label, pri, exc in scenarios]
+        scenarios += [(f"without {study}", {}, (study,), {}) for study in main.data.study]
+    tasks = [(files, kwargs, pri, exc, opt, headline, label)
+             for label, pri, exc, opt in scenarios]  # fmt: skip
     results, where = {}, {}
     runs = run_tasks(
         _refit,
@@ -116,12 +123,14 @@ def sensitivity(
     return {"table": table, "psense": power_scaling(main), "main": main, "scheduler": where}
 
 
-def _refit(files, kwargs, priors, exclude, headline, label) -> list[dict]:
+def _refit(files, kwargs, priors, exclude, options, headline, label) -> list[dict]:
     """One refit of a sensitivity analysis (a task): its headline rows."""
     from bayeskit.fitting import fit, quiet_pymc
 
     quiet_pymc()
-    f = fit(files, **(kwargs | {"priors": kwargs["priors"] | priors}), exclude=exclude)
+    changed = {"priors": kwargs["priors"] | priors,
+               "model_options": kwargs["model_options"] | options}  # fmt: skip
+    f = fit(files, **(kwargs | changed), exclude=exclude)
     return _headline_rows(label, f, headline)
 
 

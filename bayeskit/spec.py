@@ -154,9 +154,12 @@ class SensitivitySpec(_Section):
     >>> sens = SensitivitySpec(priors=[{"tau": "HalfNormal(1)"}])
     >>> sens.priors, sens.leave_one_out, sens.headline
     ([{'tau': 'HalfNormal(1)'}], True, [])
+    >>> SensitivitySpec(options=[{"rho": 0.5}]).options  # model options refitted too
+    [{'rho': 0.5}]
     """
 
     priors: list[dict[str, str]] = []
+    options: list[dict[str, Any]] = []
     leave_one_out: bool = True
     headline: list[str] = []
 

@@ -165,7 +165,8 @@ def test_cli_sbc_user_errors():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "family", ["normal-normal", "binomial-normal", "normal-arm", "exposure-response"]
+    "family",
+    ["normal-normal", "binomial-normal", "normal-arm", "exposure-response", "normal-multilevel"],
 )
 def test_every_family_is_calibrated(family):
     """200 replicates per family (about 1-2 minutes each on two cores)."""

@@ -49,6 +49,7 @@ TEXT_COLUMNS = frozenset({
     "study", "arm", "outcome", "role", "design", "indication", "treatment", "route",
     "timepoint", "unit", "measure", "outcome_type", "source", "derived", "notes",
     "citation", "value_status", "group", "event", "reported", "direction", "scope",
+    "es_id", "cluster",
 })  # fmt: skip
 INTEGER_COLUMNS = frozenset({"n", "events", "sessions"})
 
@@ -508,6 +509,8 @@ def _study_rules(values: pd.DataFrame, raw: pd.DataFrame, file: str) -> list[Iss
         off = pd.Series(False, index=values.index)
         off[both] = ~np.isclose(s**2, v, rtol=1e-6, atol=0)
         issues += _flag(off, raw, file, "vi", "vi must equal sei squared when both are given")
+    if "es_id" in values.columns:
+        return issues + _effect_size_rules(values, raw, file)
     keys = [c for c in ("study", "outcome", "timepoint") if c in values.columns]
     dup = values[keys].fillna("").duplicated(keep="first")
     issues += _flag(
@@ -515,8 +518,42 @@ def _study_rules(values: pd.DataFrame, raw: pd.DataFrame, file: str) -> list[Iss
         raw,
         file,
         "study",
-        f"duplicate {' / '.join(keys)}: each study appears once per outcome",
+        f"duplicate {' / '.join(keys)}: each study appears once per outcome "
+        "(several effect sizes of one study need an 'es_id' column)",
     )
+    return issues
+
+
+def _effect_size_rules(values: pd.DataFrame, raw: pd.DataFrame, file: str) -> list[Issue]:
+    """Several effect sizes per study: each labelled by an es_id unique within its study."""
+    issues = _flag(
+        values["es_id"].isna(),
+        raw,
+        file,
+        "es_id",
+        "each row needs an es_id (the effect size's label within its study) when the "
+        "table has an es_id column",
+    )
+    labelled = values["es_id"].notna()
+    dup = values[["study", "es_id"]].astype(str).duplicated(keep="first") & labelled
+    issues += _flag(dup, raw, file, "es_id", "es_id repeats within its study: each effect "
+                    "size of a study needs its own es_id")  # fmt: skip
+    if "cluster" in values.columns:
+        issues += _flag(
+            values["cluster"].isna(),
+            raw,
+            file,
+            "cluster",
+            "each row needs a cluster when the table has a cluster column",
+        )
+        clusters = values.groupby("study")["cluster"].transform(lambda c: c.dropna().nunique())
+        issues += _flag(
+            (clusters > 1) & values["cluster"].notna(),
+            raw,
+            file,
+            "cluster",
+            "a study's rows must all name the same cluster (studies nest in clusters)",
+        )
     return issues
 
 

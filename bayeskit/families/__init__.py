@@ -15,7 +15,7 @@ is imported when the family is first looked up, so that listing the names (the C
 >>> get_family("normal-normal").data
 'study'
 >>> list(FAMILIES)
-['normal-normal', 'binomial-normal', 'normal-arm', 'exposure-response']
+['normal-normal', 'binomial-normal', 'normal-arm', 'exposure-response', 'normal-multilevel']
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ REGISTRY: dict[str, str] = {
     "binomial-normal": "binomial_normal:BinomialNormal",
     "normal-arm": "normal_arm:NormalArm",
     "exposure-response": "exposure:ExposureResponse",
+    "normal-multilevel": "normal_multilevel:NormalMultilevel",
 }
 
 

@@ -109,7 +109,8 @@ def study_data(
         dup = es.index[es.index.duplicated()][0]
         raise UserError(
             f"study {dup!r} appears more than once; choose one outcome and "
-            "timepoint per study (--outcome, --timepoint)"
+            "timepoint per study (--outcome, --timepoint), or keep them all as nested "
+            "effect sizes with model normal-multilevel"
         )
     return StudyData(
         study=[str(s) for s in es.index],

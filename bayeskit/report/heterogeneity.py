@@ -51,6 +51,8 @@ def heterogeneity_table(run: Run) -> Table | None:
     ['tau 2.75', 'tau^2 7.56', 'I^2 5.26%', 'H^2 1.06', 'prediction interval 4.49']
     """
     s = run.summary
+    if "I2_total" in s.index:
+        return _component_table(s)
     if "I2" not in s.index:
         return None
     rows = []
@@ -61,6 +63,41 @@ def heterogeneity_table(run: Run) -> Table | None:
         cells = [num(float(r[c]) * scale) + unit for c in ("q50", "q2.5", "q97.5")]
         rows.append([label, what, *cells])
     columns = ["quantity", "what it is", "median", "2.5%", "97.5%"]
+    return Table(columns, rows, [], [False, False, True, True, True])
+
+
+#: levels of a multilevel model, outermost first: summary suffix and label
+LEVELS = (("cluster", "cluster"), ("study", "study"), ("es", "effect size"))
+
+
+def _component_table(s) -> Table:
+    """One row per variance component of a multilevel fit: SD, variance and I^2 share.
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> fit = bk.fit(bk.data_path("konstantopoulos2011.csv"), "normal-multilevel")
+    >>> table = _component_table(fit.summary())
+    >>> [f"{row[0]}: {row[1]}" for row in table.rows][:3]
+    ['study: SD tau_study', 'study: I^2 share', 'effect size: SD tau_es']
+    >>> table.rows[4][1:3]
+    ['I^2 total', '95.7%']
+    """
+    rows = []
+
+    def cells(name, scale=1.0, unit=""):
+        return [num(float(s.loc[name, c]) * scale) + unit for c in ("q50", "q2.5", "q97.5")]
+
+    for level, label in LEVELS:
+        if f"I2_{level}" not in s.index:
+            continue
+        rows.append([label, f"SD tau_{level}", *cells(f"tau_{level}")])
+        rows.append([label, "I^2 share", *cells(f"I2_{level}", 100.0, "%")])
+    rows.append(["all levels", "I^2 total", *cells("I2_total", 100.0, "%")])
+    if "theta_new" in s.index:
+        rows.append(["prediction interval", "a new effect size in a new study",
+                     *cells("theta_new")])  # fmt: skip
+    columns = ["level", "quantity", "median", "2.5%", "97.5%"]
     return Table(columns, rows, [], [False, False, True, True, True])
 
 
@@ -77,6 +114,14 @@ def heterogeneity_note(run: Run) -> str:
     'I^2 = tau^2 / (tau^2 + s^2) and H^2 = 1 / (1 - I^2) are post'
     """
     s = run.summary
+    if "I2_total" in s.index:
+        return (
+            "Variance components of the multilevel model: each level's SD and its I^2 "
+            "share, tau_level^2 / (sum of the tau^2 + s^2) (Cheung 2014, Psychol "
+            "Methods 19:211), with s^2 the typical sampling variance of all effect sizes "
+            f"(Higgins & Thompson 2002), here {num(float(s.loc['s2_typical', 'mean']))}; "
+            "'I^2 total' is the share of all the levels together."
+        )
     parts = [
         "I^2 = tau^2 / (tau^2 + s^2) and H^2 = 1 / (1 - I^2) are posteriors, tau's "
         "posterior pushed through each function, with s^2 the typical within-study "
