@@ -36,6 +36,7 @@ REGISTRY: dict[str, str] = {
     "normal-arm": "normal_arm:NormalArm",
     "exposure-response": "exposure:ExposureResponse",
     "normal-multilevel": "normal_multilevel:NormalMultilevel",
+    "normal-selection": "normal_selection:NormalSelection",
 }
 
 
