@@ -97,7 +97,8 @@ def publication_bias(
     >>> print(table.attrs["note"])  # doctest: +ELLIPSIS
     With 8 studies the data say little about publication bias: ...
     """
-    from bayeskit.families.normal_selection import DEFAULT_STEPS
+    from bayeskit.families import get_family
+    from bayeskit.families.normal_selection import DEFAULT_STEPS, NormalSelection
 
     fit, prepared, chosen = _inputs(data, measure, priors)
     steps = list(DEFAULT_STEPS if steps is None else steps)
@@ -105,13 +106,13 @@ def publication_bias(
     for name, power in ((PET, 1), (PEESE, 2)):
         rows[name] = _regression(prepared, chosen, power)
     label = None
-    if fit is not None and fit.family == "normal-selection":
+    if fit is not None and isinstance(get_family(fit.family), NormalSelection):
         label, sel = _selection_row(fit)
     elif selection:
         import bayeskit as bk
 
         sel_fit = bk.fit(
-            prepared.table, "normal-selection", measure=prepared.measure,
+            prepared.table, NormalSelection.name, measure=prepared.measure,
             priors={k: chosen[k] for k in ("mu", "tau")},
             model_options={"steps": steps, "alternative": alternative},
             draws=draws, tune=tune, chains=chains, seed=seed,
@@ -147,10 +148,11 @@ def _inputs(data, measure, priors):
     """Return (fit or None, study-level data, priors for mu, tau and beta)."""
     from bayeskit.families import get_family
     from bayeskit.families.data import StudyData, study_data
+    from bayeskit.families.normal_normal import NormalNormal
     from bayeskit.fitting import Fit, _effects_input
 
     given = dict(priors or {})
-    nn = get_family("normal-normal")
+    nn = get_family(NormalNormal.name)
     if isinstance(data, Fit):
         fit, prepared = data, data.data
         if not isinstance(prepared, StudyData) or not get_family(fit.family).funnel:

@@ -334,7 +334,8 @@ class NormalSelection(Family):
     )
     slots = (MU, TAU)
     options_model = NormalSelectionOptions
-    example: ClassVar[dict] = {"data": "eight_schools.csv"}
+    # eight schools has no study significant at one-sided 0.025: its cutpoint is 0.05
+    example: ClassVar[dict] = {"data": "eight_schools.csv", "steps": [0.05]}
     funnel = True
     sbc_priors: ClassVar[dict] = {"mu": "Normal(0, 0.5)", "tau": "HalfNormal(0.3)"}
 
