@@ -83,7 +83,8 @@ def publication_bias(
         Index ``model``; columns ``mean``, ``sd``, ``q2.5``, ``q50``, ``q97.5`` of the
         (adjusted) ``mu``, ``shift`` (the mean minus the unadjusted mean),
         ``bias_parameter`` (posterior mean of the PET or PEESE slope; of the selection
-        model's weight ``omega`` of the least significant interval) and ``engine``.
+        model's weight ``omega`` of the least significant interval), ``bias_prior``
+        (its prior) and ``engine``.
         ``attrs``: ``k`` and ``note`` (what the data can say about bias).
 
     Examples
@@ -125,11 +126,40 @@ def publication_bias(
     table.insert(5, "shift", table["mean"] - table.loc[UNADJUSTED, "mean"])
     k = len(prepared.study)
     table.attrs["k"] = k
-    table.attrs["note"] = _note(k)
+    table.attrs["note"] = note(k)
     return table
 
 
-def _note(k: int) -> str:
+def run_table(fit) -> pd.DataFrame | None:
+    """``publication_bias.csv`` of a run: the table of a selection fit, None for others.
+
+    Only a fit of the selection model gets it: its own posterior is the selection row,
+    and the other rows cost milliseconds (exact engine). A ``normal-normal`` run has the
+    small-study check instead (:mod:`bayeskit.smallstudy`), so that a plain fit does not
+    pay for an MCMC selection model it did not ask for.
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> print(run_table(bk.fit(bk.data_path("eight_schools.csv"))))
+    None
+    """
+    from bayeskit.families import get_family
+    from bayeskit.families.normal_selection import NormalSelection
+
+    if not isinstance(get_family(fit.family), NormalSelection):
+        return None
+    return publication_bias(fit)
+
+
+def note(k: int) -> str:
+    """Say what ``k`` studies can tell about publication bias.
+
+    Examples
+    --------
+    >>> note(5)[:46]
+    'With 5 studies the data say little about publi'
+    """
     if k < FEW_STUDIES:
         return (
             f"With {k} studies the data say little about publication bias: a slope on the "
@@ -219,6 +249,7 @@ def _regression(prepared, chosen: dict, power: int | None) -> dict:
     row["bias_parameter"] = (
         float(summary.loc["beta[bias]", "mean"]) if power is not None else np.nan
     )
+    row["bias_prior"] = str(priors["beta"]) if power is not None else ""
     row["engine"] = "exact"
     return row
 
@@ -228,6 +259,7 @@ def _selection_row(fit) -> tuple[str, dict]:
     row = summary.loc["mu", COLUMNS].to_dict()
     omega = [i for i in summary.index if i.startswith("omega[")]
     row["bias_parameter"] = float(summary.loc[omega[-1], "mean"]) if omega else np.nan
+    row["bias_prior"] = f"cumulative Dirichlet({', '.join(['1'] * (len(omega) + 1))})"
     row["engine"] = fit.method
     steps = ", ".join(f"{s:g}" for s in fit.settings.get("steps", []))
     return f"selection: step function at p = {steps} ({fit.settings['alternative']})", row

@@ -41,8 +41,8 @@ from pydantic import Field, field_validator
 from scipy import special
 
 from bayeskit.errors import UserError
-from bayeskit.families._base import Family, Options, SBCDesign
-from bayeskit.families._random_effects import MU, TAU, evidence_table
+from bayeskit.families._base import Family, Options, PriorSlot, SBCDesign
+from bayeskit.families._random_effects import BETA, MU, TAU, evidence_table
 from bayeskit.families.data import StudyData, study_data
 
 DEFAULT_STEPS = (0.025,)
@@ -307,6 +307,16 @@ def build(data: StudyData, priors: dict, *, steps, alternative: str = "greater")
     return model
 
 
+#: the selection model has no covariates: its ``beta`` is the slope of the report's
+#: small-study check (:mod:`bayeskit.smallstudy`), as it is for normal-normal
+SLOPE = PriorSlot(
+    "beta",
+    None,
+    "the small-study check's slope on sei (not in the selection model); " + BETA.reason,
+    flat=True,
+)
+
+
 class NormalSelection(Family):
     """``normal-selection``: random effects corrected by a step-function selection model.
 
@@ -314,7 +324,7 @@ class NormalSelection(Family):
     --------
     >>> family = NormalSelection()
     >>> family.data, family.prior_names, family.exact is None
-    ('study', ('mu', 'tau'), True)
+    ('study', ('mu', 'tau', 'beta'), True)
     """
 
     name = "normal-selection"
@@ -332,7 +342,7 @@ class NormalSelection(Family):
         "with RoBMA's cumulative Dirichlet(1, ..., 1) prior on the weights (Bartoš et al. "
         "2023), and mu is the mean effect corrected for that selection."
     )
-    slots = (MU, TAU)
+    slots = (MU, TAU, SLOPE)
     options_model = NormalSelectionOptions
     # eight schools has no study significant at one-sided 0.025: its cutpoint is 0.05
     example: ClassVar[dict] = {"data": "eight_schools.csv", "steps": [0.05]}
