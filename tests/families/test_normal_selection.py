@@ -324,3 +324,17 @@ def test_sbc_of_the_selection_model_is_uniform():
     summary = sbc_summary(ranks, draws=99)
     assert list(summary.index) == ["mu", "tau", "omega", "theta", "theta_new"]
     assert sbc_passes(summary), summary
+
+
+def test_spec_keys_reach_the_family(tmp_path):
+    spec = tmp_path / "ets.toml"
+    spec.write_text(
+        f'[data]\nfiles = ["{HACKSHAW}"]\n[model]\nfamily = "normal-selection"\n'
+        'steps = [0.025, 0.05, 0.5]\nalternative = "greater"\n'
+    )
+    result = CliRunner().invoke(app, ["fit", str(spec)])
+    assert result.exit_code == 2, result.output
+    assert "[7, 0, 24, 6]" in " ".join(result.output.split())
+    spec.write_text(spec.read_text().replace('"greater"', '"both"'))
+    result = CliRunner().invoke(app, ["fit", str(spec)])
+    assert result.exit_code == 2 and "alternative" in result.output, result.output
