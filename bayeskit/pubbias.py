@@ -19,6 +19,10 @@ max(sei))`` and ``Normal(0, s_mu / max(sei)^2)`` with ``s_mu`` the scale of the 
 prior: a priori the bias of the least precise study is as uncertain as the effect
 itself (Flat when the ``mu`` prior is Flat).
 
+With a selection model of one cutpoint the table adds each model's prior and posterior
+probability (marginal likelihoods by quadrature, :mod:`bayeskit.bias_weights`, with
+RoBMA-PSMA's prior probabilities) and their model average.
+
 With few studies the data say little about bias: each adjusted estimate then rests on
 its model's assumptions (a slope, or selection weights whose posterior stays close to
 its prior), which the table's ``note`` says in words.
@@ -84,7 +88,9 @@ def publication_bias(
         (adjusted) ``mu``, ``shift`` (the mean minus the unadjusted mean),
         ``bias_parameter`` (posterior mean of the PET or PEESE slope; of the selection
         model's weight ``omega`` of the least significant interval), ``bias_prior``
-        (its prior) and ``engine``.
+        (its prior) and ``engine``; with the selection model of one cutpoint and proper
+        priors also ``prior_weight`` and ``posterior_weight`` and a last row, the
+        model average (mean and SD of the mixture, quantiles from its draws).
         ``attrs``: ``k`` and ``note`` (what the data can say about bias).
 
     Examples
@@ -103,12 +109,13 @@ def publication_bias(
 
     fit, prepared, chosen = _inputs(data, measure, priors)
     steps = list(DEFAULT_STEPS if steps is None else steps)
-    rows = {UNADJUSTED: _regression(prepared, chosen, None)}
+    exact = {UNADJUSTED: _regression(prepared, chosen, None)}
     for name, power in ((PET, 1), (PEESE, 2)):
-        rows[name] = _regression(prepared, chosen, power)
-    label = None
+        exact[name] = _regression(prepared, chosen, power)
+    rows = {name: row for name, (row, _, _) in exact.items()}
+    sel_fit = None
     if fit is not None and isinstance(get_family(fit.family), NormalSelection):
-        label, sel = _selection_row(fit)
+        sel_fit = fit
     elif selection:
         import bayeskit as bk
 
@@ -118,15 +125,16 @@ def publication_bias(
             model_options={"steps": steps, "alternative": alternative},
             draws=draws, tune=tune, chains=chains, seed=seed,
         )  # fmt: skip
-        label, sel = _selection_row(sel_fit)
-    if label is not None:
-        rows[label] = sel
+    if sel_fit is not None:
+        label, rows[label] = _selection_row(sel_fit)
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
     table.insert(5, "shift", table["mean"] - table.loc[UNADJUSTED, "mean"])
     k = len(prepared.study)
     table.attrs["k"] = k
     table.attrs["note"] = note(k)
+    if sel_fit is not None:
+        table = _model_average(table, prepared, chosen, exact, sel_fit)
     return table
 
 
@@ -233,8 +241,11 @@ def _slope_prior(chosen: dict, sei: np.ndarray, power: int):
     return parse_prior(f"Normal(0, {scale:.4g})")
 
 
-def _regression(prepared, chosen: dict, power: int | None) -> dict:
-    """``mu`` of the random-effects model, or the intercept of PET (1) or PEESE (2)."""
+def _regression(prepared, chosen: dict, power: int | None):
+    """``mu`` of the random-effects model, or the intercept of PET (1) or PEESE (2).
+
+    Returns the table's row, the exact posterior and its priors.
+    """
     from bayeskit.exact import exact_posterior
     from bayeskit.families.data import StudyData
 
@@ -244,14 +255,15 @@ def _regression(prepared, chosen: dict, power: int | None) -> dict:
         X["bias"] = np.asarray(prepared.sei, float) ** power
         priors["beta"] = _slope_prior(chosen, prepared.sei, power)
     d = StudyData(prepared.study, prepared.yi, prepared.sei, X, prepared.measure, prepared.table)
-    summary = exact_posterior(d, priors, pooling="partial").summary()
+    post = exact_posterior(d, priors, pooling="partial")
+    summary = post.summary()
     row = summary.loc["mu", COLUMNS].to_dict()
     row["bias_parameter"] = (
         float(summary.loc["beta[bias]", "mean"]) if power is not None else np.nan
     )
     row["bias_prior"] = str(priors["beta"]) if power is not None else ""
     row["engine"] = "exact"
-    return row
+    return row, post, priors
 
 
 def _selection_row(fit) -> tuple[str, dict]:
@@ -263,3 +275,70 @@ def _selection_row(fit) -> tuple[str, dict]:
     row["engine"] = fit.method
     steps = ", ".join(f"{s:g}" for s in fit.settings.get("steps", []))
     return f"selection: step function at p = {steps} ({fit.settings['alternative']})", row
+
+
+def _model_average(table, prepared, chosen, exact, sel_fit) -> pd.DataFrame:
+    """Add the models' prior and posterior weights and their average (one cutpoint only).
+
+    The weights come from each model's marginal likelihood by quadrature
+    (:mod:`bayeskit.bias_weights`); the average's interval from draws of each model's
+    posterior in proportion to its weight.
+    """
+    from bayeskit.bias_weights import PRIOR_WEIGHTS, model_log_evidence, posterior_weights
+
+    steps, alternative = sel_fit.settings["steps"], sel_fit.settings["alternative"]
+    priors = {"mu": chosen["mu"], "tau": chosen["tau"]}
+    priors |= {"pet": exact[PET][2]["beta"], "peese": exact[PEESE][2]["beta"]}
+    if len(steps) != 1 or any(p.family == "Flat" for p in priors.values()):
+        table.attrs["note"] += (
+            " No model weights: they need proper priors and a selection model with one cutpoint."
+        )
+        return table
+    summaries = {"none": exact[UNADJUSTED][1].summary(), "selection": sel_fit.summary()}
+    for key, name in (("pet", PET), ("peese", PEESE)):
+        summaries[key] = exact[name][1].summary().rename(index={"beta[bias]": "slope"})
+    weights = posterior_weights(model_log_evidence(prepared, priors, summaries, steps, alternative))
+    keys = dict(zip(table.index, ["none", "pet", "peese", "selection"], strict=True))
+    table["prior_weight"] = [PRIOR_WEIGHTS[keys[i]] for i in table.index]
+    table["posterior_weight"] = [weights[keys[i]] for i in table.index]
+    w = table["posterior_weight"].to_numpy()
+    mean = float(np.sum(w * table["mean"]))
+    sd = float(np.sqrt(np.sum(w * (table["sd"] ** 2 + table["mean"] ** 2)) - mean**2))
+    rng = np.random.default_rng(0)
+    counts = rng.multinomial(8000, w)
+    mu = sel_fit.idata.posterior["mu"].to_numpy().ravel()
+    draws = [exact[name][1].draw_arrays(max(int(c), 1), seed=0, chains=1)["mu"][:c]
+             for name, c in zip(table.index[:3], counts[:3], strict=True)]  # fmt: skip
+    draws.append(rng.choice(mu, size=counts[3]))
+    q = np.quantile(np.concatenate(draws), [0.025, 0.5, 0.975])
+    table.loc["model average (posterior weights)"] = {
+        "mean": mean, "sd": sd, "q2.5": q[0], "q50": q[1], "q97.5": q[2],
+        "shift": mean - table.loc[UNADJUSTED, "mean"], "bias_parameter": np.nan,
+        "bias_prior": "RoBMA-PSMA model weights", "engine": "quadrature",
+        "prior_weight": 1.0, "posterior_weight": 1.0,
+    }  # fmt: skip
+    table.attrs["note"] += " " + weights_sentence(table.iloc[:4])
+    return table
+
+
+def weights_sentence(table: pd.DataFrame) -> str:
+    """Say how far the data moved the models' weights from their prior weights.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"prior_weight": [0.5, 0.5], "posterior_weight": [0.55, 0.45]},
+    ...                  index=["random effects (unadjusted)", "PET (mu at sei = 0)"])
+    >>> print(weights_sentence(t))  # doctest: +ELLIPSIS
+    The posterior model weights stay within 0.1 of their prior weights: ...
+    """
+    moved = (table["posterior_weight"] - table["prior_weight"]).abs().max()
+    listed = "; ".join(
+        f"{name} {r['posterior_weight']:.2f} (prior {r['prior_weight']:.3g})"
+        for name, r in table.iterrows()
+    )
+    if moved < 0.1:
+        return (
+            "The posterior model weights stay within 0.1 of their prior weights: the data "
+            f"cannot tell whether there is publication bias ({listed})."
+        )
+    return f"Posterior model weights (prior in brackets): {listed}."

@@ -85,12 +85,16 @@ def publication_bias_table(run: Run):
     rows = []
     for name, r in table.iterrows():
         bias = "" if pd.isna(r["bias_parameter"]) else num(r["bias_parameter"])
+        prior = "" if pd.isna(r.get("bias_prior")) else str(r["bias_prior"])
         rows.append([str(name), f"{num(r['q50'])} ({num(r['q2.5'])} to {num(r['q97.5'])})",
-                     num(r["shift"]), bias, str(r.get("bias_prior", "") or ""),
-                     str(r["engine"])])  # fmt: skip
+                     num(r["shift"]), bias, prior, str(r["engine"])])  # fmt: skip
+        if "posterior_weight" in table:
+            rows[-1].append(f"{num(r['posterior_weight'])} ({num(r['prior_weight'])})")
     columns = ["model", "mu (95% CrI)", "shift of the mean", "slope or omega", "its prior",
                "engine"]  # fmt: skip
-    return Table(columns, rows, [], [False, True, True, True, False, False])
+    if "posterior_weight" in table:
+        columns.append("posterior weight (prior)")
+    return Table(columns, rows, [], [False, True, True, True, False, False, True][: len(columns)])
 
 
 def publication_bias_note(run: Run) -> str:
@@ -98,6 +102,17 @@ def publication_bias_note(run: Run) -> str:
     from bayeskit.pubbias import note
 
     k = len(run.data) if run.data is not None else 0
+    table = publication_bias(run)
+    weights = ""
+    if table is not None and "posterior_weight" in table:
+        from bayeskit.pubbias import weights_sentence
+
+        weights = (
+            " The models' weights are their posterior probabilities from marginal "
+            "likelihoods computed by quadrature, with RoBMA-PSMA's prior probabilities "
+            "(no bias 1/2, selection 1/4, PET and PEESE 1/8 each; Bartoš et al. 2023). "
+            + weights_sentence(table.iloc[:4])
+        )
     return (
         "The pooled effect mu unadjusted (random effects) and adjusted for publication "
         "bias by three models with the same priors on mu and tau: PET and PEESE "
@@ -107,7 +122,7 @@ def publication_bias_note(run: Run) -> str:
         "that a study in the least significant interval of p-values is published). The "
         "slopes' priors are scaled to the data (the bias of the least precise study as "
         "uncertain as mu itself), wider than the fit's beta prior that the funnel plot's "
-        "small-study check uses, so the two PET intercepts can differ. " + note(k)
+        "small-study check uses, so the two PET intercepts can differ. " + note(k) + weights
     )
 
 

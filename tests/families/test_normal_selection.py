@@ -300,8 +300,13 @@ def test_mcmc_fit_on_hackshaw_matches_quadrature_and_metafors_direction(tmp_path
     mcse = s.loc["mu", "sd"] / np.sqrt(s.loc["mu", "ess_bulk"])
     assert abs(s.loc["mu", "mean"] - exact) < 4 * mcse + 0.002, (s.loc["mu"], exact)
     table = bk.publication_bias(fit)
-    assert table.index[-1] == "selection: step function at p = 0.025 (greater)"
-    assert table.loc[table.index[-1], "shift"] < 0  # metafor: 0.2171 -> 0.1944
+    assert table.index[3] == "selection: step function at p = 0.025 (greater)"
+    assert table.loc[table.index[3], "shift"] < 0  # metafor: 0.2171 -> 0.1944
+    # model weights: 'no bias' 0.5 -> 0.63; the average lies between the models' means
+    assert table["posterior_weight"].iloc[:4].sum() == pytest.approx(1.0)
+    assert table["posterior_weight"].iloc[0] == pytest.approx(0.63, abs=0.02)
+    average = table.loc["model average (posterior weights)", "mean"]
+    assert table["mean"].iloc[:4].min() < average < table["mean"].iloc[:4].max()
     assert seconds < 600
     # through the pipeline: the run directory and report carry the adjusted estimates
     from bayeskit.rundir import write_run
@@ -338,3 +343,75 @@ def test_spec_keys_reach_the_family(tmp_path):
     spec.write_text(spec.read_text().replace('"greater"', '"both"'))
     result = CliRunner().invoke(app, ["fit", str(spec)])
     assert result.exit_code == 2 and "alternative" in result.output, result.output
+
+
+# --------------------------------------------------------------------- model weights
+
+
+@pytest.fixture(scope="module")
+def ets_evidence():
+    """Each bias model's log marginal likelihood on the ETS studies, default priors."""
+    from bayeskit.bias_weights import model_log_evidence
+    from bayeskit.families.data import study_data
+    from bayeskit.pubbias import PEESE, PET, UNADJUSTED, _inputs, _regression
+
+    _, d, chosen = _inputs(HACKSHAW, None, None)
+    exact = {n: _regression(d, chosen, p) for n, p in ((UNADJUSTED, None), (PET, 1), (PEESE, 2))}
+    summaries = {"none": exact[UNADJUSTED][1].summary()}
+    summaries["selection"] = summaries["none"]  # its box covers the selection posterior
+    for key, name in (("pet", PET), ("peese", PEESE)):
+        summaries[key] = exact[name][1].summary().rename(index={"beta[bias]": "slope"})
+    priors = {"mu": chosen["mu"], "tau": chosen["tau"], "pet": exact[PET][2]["beta"],
+              "peese": exact[PEESE][2]["beta"]}  # fmt: skip
+    logz = model_log_evidence(study_data(bk.load_evidence(HACKSHAW)), priors, summaries,
+                              [0.025], "greater")  # fmt: skip
+    return logz, d, priors
+
+
+@pytest.mark.parametrize("model", ["none", "pet", "peese"])
+def test_evidence_of_the_normal_models_matches_the_closed_form(ets_evidence, model):
+    """Given tau, y ~ MultivariateNormal(0, diag(s^2 + tau^2) + 4^2 J + sb^2 x x'): mu and
+    the slope integrated analytically, tau by scipy's adaptive quadrature."""
+    logz, d, priors = ets_evidence
+    s2 = d.sei**2
+    cov0 = 16.0 * np.ones((len(s2), len(s2)))
+    if model != "none":
+        x = d.sei ** (1 if model == "pet" else 2)
+        cov0 = cov0 + priors[model].params["sigma"] ** 2 * np.outer(x, x)
+    logpdf = [stats.multivariate_normal(np.zeros(len(s2)), cov0 + np.diag(s2 + t**2)).logpdf(d.yi)
+              for t in (0.15,)]  # fmt: skip
+    shift = logpdf[0]
+
+    def integrand(t):
+        cov = cov0 + np.diag(s2 + t**2)
+        lp = stats.multivariate_normal(np.zeros(len(s2)), cov).logpdf(d.yi) - shift
+        return np.exp(lp) * stats.halfnorm.pdf(t, scale=0.5)
+
+    expected = np.log(integrate.quad(integrand, 0, 3, points=[0.15], limit=200)[0]) + shift
+    assert logz[model] == pytest.approx(expected, abs=2e-3)
+
+
+def test_evidence_of_the_selection_model_is_converged(ets_evidence, monkeypatch):
+    """A coarser grid over another box (the unadjusted posterior's) gives the same."""
+    from bayeskit import bias_weights
+    from bayeskit.pubbias import _regression
+
+    logz, d, priors = ets_evidence
+    summary = _regression(d, priors, None)[1].summary()
+    slope = pd.concat([summary, summary.loc[["mu"]].rename(index={"mu": "slope"})])
+    summaries = {"none": summary, "selection": summary, "pet": slope, "peese": slope}
+    monkeypatch.setattr(bias_weights, "POINTS", (50, 40, 35))
+    coarse = bias_weights.model_log_evidence(d, priors, summaries, [0.025], "greater")
+    assert coarse["selection"] == pytest.approx(logz["selection"], abs=5e-3)
+
+
+def test_model_weights_on_the_ets_studies(ets_evidence):
+    """RoBMA-PSMA's prior weights (no bias 1/2, selection 1/4, PET and PEESE 1/8): on
+    37 studies the data move 'no bias' from 0.5 to 0.63 with these priors."""
+    from bayeskit.bias_weights import PRIOR_WEIGHTS, posterior_weights
+
+    logz, _, _ = ets_evidence
+    w = posterior_weights(logz)
+    assert sum(w.values()) == pytest.approx(1.0)
+    assert w["none"] == pytest.approx(0.63, abs=0.02)
+    assert w["none"] > PRIOR_WEIGHTS["none"] and w["pet"] < PRIOR_WEIGHTS["pet"]
