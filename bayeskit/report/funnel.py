@@ -111,7 +111,7 @@ def publication_bias_note(run: Run) -> str:
             " The models' weights are their posterior probabilities from marginal "
             "likelihoods computed by quadrature, with RoBMA-PSMA's prior probabilities "
             "(no bias 1/2, selection 1/4, PET and PEESE 1/8 each; Bartoš et al. 2023). "
-            + weights_sentence(table.iloc[:4])
+            + weights_sentence(table.iloc[:4], k)
         )
     return (
         "The pooled effect mu unadjusted (random effects) and adjusted for publication "

@@ -348,14 +348,12 @@ def test_spec_keys_reach_the_family(tmp_path):
 # --------------------------------------------------------------------- model weights
 
 
-@pytest.fixture(scope="module")
-def ets_evidence():
-    """Each bias model's log marginal likelihood on the ETS studies, default priors."""
+def bias_evidence(data):
+    """Each bias model's log marginal likelihood, default priors, and the data and priors."""
     from bayeskit.bias_weights import model_log_evidence
-    from bayeskit.families.data import study_data
     from bayeskit.pubbias import PEESE, PET, UNADJUSTED, _inputs, _regression
 
-    _, d, chosen = _inputs(HACKSHAW, None, None)
+    _, d, chosen = _inputs(data, None, None)
     exact = {n: _regression(d, chosen, p) for n, p in ((UNADJUSTED, None), (PET, 1), (PEESE, 2))}
     summaries = {"none": exact[UNADJUSTED][1].summary()}
     summaries["selection"] = summaries["none"]  # its box covers the selection posterior
@@ -363,9 +361,13 @@ def ets_evidence():
         summaries[key] = exact[name][1].summary().rename(index={"beta[bias]": "slope"})
     priors = {"mu": chosen["mu"], "tau": chosen["tau"], "pet": exact[PET][2]["beta"],
               "peese": exact[PEESE][2]["beta"]}  # fmt: skip
-    logz = model_log_evidence(study_data(bk.load_evidence(HACKSHAW)), priors, summaries,
-                              [0.025], "greater")  # fmt: skip
-    return logz, d, priors
+    return model_log_evidence(d, priors, summaries, [0.025], "greater"), d, priors
+
+
+@pytest.fixture(scope="module")
+def ets_evidence():
+    """Each bias model's log marginal likelihood on the 37 ETS studies."""
+    return bias_evidence(HACKSHAW)
 
 
 @pytest.mark.parametrize("model", ["none", "pet", "peese"])
@@ -415,3 +417,17 @@ def test_model_weights_on_the_ets_studies(ets_evidence):
     assert sum(w.values()) == pytest.approx(1.0)
     assert w["none"] == pytest.approx(0.63, abs=0.02)
     assert w["none"] > PRIOR_WEIGHTS["none"] and w["pet"] < PRIOR_WEIGHTS["pet"]
+
+
+def test_few_studies_move_the_weights_by_the_occam_factor_and_say_so():
+    """Six of the ETS studies (every sixth): 'no bias' 0.5 -> 0.71, the price of the
+    bias models' extra parameter, which the sentence says."""
+    from bayeskit.bias_weights import PRIOR_WEIGHTS, posterior_weights
+    from bayeskit.pubbias import weights_sentence
+
+    logz, _, _ = bias_evidence(pd.read_csv(HACKSHAW).iloc[::6][:6])
+    w = posterior_weights(logz)
+    assert w["none"] == pytest.approx(0.71, abs=0.02)
+    table = pd.DataFrame({"prior_weight": PRIOR_WEIGHTS, "posterior_weight": w})
+    assert "Occam factor" in weights_sentence(table, k=6)
+    assert "Occam" not in weights_sentence(table, k=37)
