@@ -27,6 +27,7 @@ _EXPORTS = {
     "batch": "bayeskit.batches",
     "summarize": "bayeskit.summary",
     "predict": "bayeskit.questions",
+    "publication_bias": "bayeskit.pubbias",
     "load_spec": "bayeskit.spec",
     "get_family": "bayeskit.families",
     "parse_prior": "bayeskit.priors",

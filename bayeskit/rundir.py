@@ -140,7 +140,8 @@ def write_run(
         five studies or fewer also gets ``small_k.csv``
         (:func:`bayeskit.smallk.small_k_table`); a normal-normal fit of three studies or
         more ``small_study.csv``, the funnel plot's small-study check
-        (:func:`bayeskit.smallstudy.small_study_table`).
+        (:func:`bayeskit.smallstudy.small_study_table`); a ``normal-selection`` fit
+        ``publication_bias.csv`` (:func:`bayeskit.pubbias.run_table`).
     report : bool
         Also write ``report.html``, ``report.md`` and ``figures/`` (default True).
     extra : dict, optional
@@ -175,6 +176,12 @@ def write_run(
         small_study = small_study_table(fit)
         if small_study is not None:
             tables["small_study"] = small_study
+    if "publication_bias" not in tables:  # a selection model: beside PET, PEESE, unadjusted
+        from bayeskit.pubbias import run_table
+
+        bias = run_table(fit)
+        if bias is not None:
+            tables["publication_bias"] = bias
     if "small_k" not in tables:  # five studies or fewer: how much the tau prior matters
         small = small_k_table(fit)
         if small is not None:

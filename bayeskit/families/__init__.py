@@ -15,7 +15,8 @@ is imported when the family is first looked up, so that listing the names (the C
 >>> get_family("normal-normal").data
 'study'
 >>> list(FAMILIES)
-['normal-normal', 'binomial-normal', 'normal-arm', 'exposure-response', 'normal-multilevel']
+['normal-normal', 'binomial-normal', 'normal-arm', 'exposure-response', 'normal-multilevel',
+ 'normal-selection']
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ REGISTRY: dict[str, str] = {
     "normal-arm": "normal_arm:NormalArm",
     "exposure-response": "exposure:ExposureResponse",
     "normal-multilevel": "normal_multilevel:NormalMultilevel",
+    "normal-selection": "normal_selection:NormalSelection",
 }
 
 

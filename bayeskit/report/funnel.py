@@ -44,6 +44,88 @@ def small_study(run: Run) -> pd.DataFrame | None:
     return pd.read_csv(path, index_col=0)
 
 
+def publication_bias(run: Run) -> pd.DataFrame | None:
+    """``publication_bias.csv`` of the run (a selection model's), or None.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from bayeskit.report.run import Run
+    >>> print(publication_bias(Run(Path("/nonexistent"), pd.DataFrame(), {})))
+    None
+    """
+    path = run.path / "publication_bias.csv"
+    if not path.is_file():
+        return None
+    return pd.read_csv(path, index_col=0)
+
+
+def publication_bias_table(run: Run):
+    """Return the report's table of bias-adjusted estimates beside the unadjusted one.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from bayeskit.report.run import Run
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> pd.DataFrame({"model": ["random effects (unadjusted)", "PET (mu at sei = 0)"],
+    ...     "mean": [0.2, 0.02], "sd": [0.05, 0.1], "q2.5": [0.1, -0.2], "q50": [0.2, 0.02],
+    ...     "q97.5": [0.3, 0.2], "shift": [0.0, -0.18], "bias_parameter": [None, 0.8],
+    ...     "bias_prior": ["", "Normal(mu=0, sigma=5)"], "engine": ["exact", "exact"]}
+    ... ).to_csv(folder / "publication_bias.csv", index=False)
+    >>> publication_bias_table(Run(folder, pd.DataFrame(), {})).rows[1]
+    ['PET (mu at sei = 0)', '0.02 (-0.2 to 0.2)', '-0.18', '0.8', 'Normal(mu=0, sigma=5)', 'exact']
+    """
+    from bayeskit.report.text import Table, num
+
+    table = publication_bias(run)
+    if table is None or table.empty:
+        return None
+    rows = []
+    for name, r in table.iterrows():
+        bias = "" if pd.isna(r["bias_parameter"]) else num(r["bias_parameter"])
+        prior = "" if pd.isna(r.get("bias_prior")) else str(r["bias_prior"])
+        rows.append([str(name), f"{num(r['q50'])} ({num(r['q2.5'])} to {num(r['q97.5'])})",
+                     num(r["shift"]), bias, prior, str(r["engine"])])  # fmt: skip
+        if "posterior_weight" in table:
+            rows[-1].append(f"{num(r['posterior_weight'])} ({num(r['prior_weight'])})")
+    columns = ["model", "mu (95% CrI)", "shift of the mean", "slope or omega", "its prior",
+               "engine"]  # fmt: skip
+    if "posterior_weight" in table:
+        columns.append("posterior weight (prior)")
+    return Table(columns, rows, [], [False, True, True, True, False, False, True][: len(columns)])
+
+
+def publication_bias_note(run: Run) -> str:
+    """Say what the table's columns are, and what its number of studies lets it say."""
+    from bayeskit.pubbias import note
+
+    k = len(run.data) if run.data is not None else 0
+    table = publication_bias(run)
+    weights = ""
+    if table is not None and "posterior_weight" in table:
+        from bayeskit.pubbias import weights_sentence
+
+        weights = (
+            " The models' weights are their posterior probabilities from marginal "
+            "likelihoods computed by quadrature, with RoBMA-PSMA's prior probabilities "
+            "(no bias 1/2, selection 1/4, PET and PEESE 1/8 each; Bartoš et al. 2023). "
+            + weights_sentence(table.iloc[:4], k)
+        )
+    return (
+        "The pooled effect mu unadjusted (random effects) and adjusted for publication "
+        "bias by three models with the same priors on mu and tau: PET and PEESE "
+        "(meta-regressions on the standard error and on its square, whose intercept is "
+        "the effect of a study of infinite precision; 'slope' is theirs) and the "
+        "step-function selection model fitted here ('omega': the relative probability "
+        "that a study in the least significant interval of p-values is published). The "
+        "slopes' priors are scaled to the data (the bias of the least precise study as "
+        "uncertain as mu itself), wider than the fit's beta prior that the funnel plot's "
+        "small-study check uses, so the two PET intercepts can differ. " + note(k) + weights
+    )
+
+
 def funnel_figure(run: Run) -> Figure | None:
     """Observed effects against standard errors, with posterior predictive contours.
 
@@ -142,4 +224,16 @@ def funnel_caption(run: Run) -> str:
         )
     else:
         parts.append("No small-study check: it needs at least 3 studies and Normal priors.")
+    bias = publication_bias(run)
+    if bias is not None and len(bias) > 1:
+        base = bias.iloc[0]
+        adjusted = "; ".join(
+            f"{name} {r['q50']:.3g} [{r['q2.5']:.3g} to {r['q97.5']:.3g}]"
+            for name, r in bias.iloc[1:].iterrows()
+        )
+        parts.append(
+            f"Bias-adjusted estimates of mu beside the unadjusted {base['q50']:.3g} "
+            f"[{base['q2.5']:.3g} to {base['q97.5']:.3g}]: {adjusted} (the table of "
+            "bias-adjusted estimates)."
+        )
     return " ".join(parts)

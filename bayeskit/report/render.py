@@ -249,6 +249,8 @@ def report_context(run: Run, rendered: list[RenderedFigure]) -> dict[str, Any]:
         "headline": T.headline(run, table=run.headline is not None),
         "engine": T.engine_sentence(run),
         "small_k": T.small_k_table(run),
+        "publication_bias": funnel.publication_bias_table(run),
+        "publication_bias_note": funnel.publication_bias_note(run),
         "verdict": T.verdict_label(run)[0],
         "verdict_label": T.verdict_label(run)[1],
         "verdict_sentence": T.verdict_sentence(run),

@@ -45,6 +45,8 @@ SAMPLE_OPTIONS = {
     "outcome_sd": {"cows": 4.0},
     "case_reports": "describe",
     "rho": 0.3,
+    "steps": [0.05],
+    "alternative": "less",
 }
 
 
