@@ -149,6 +149,7 @@ def alternatives(fit, spec) -> list[Alternative]:
             out.append(Alternative("tau prior", prior, priors={"tau": prior}))
     if s.get("borrowing") and len(fit.data.indication) > 1:
         out.append(Alternative("borrowing", "without borrowing", {"borrowing": False}))
+        out += _borrowing_alternatives(fit, spec)
     out += derived_count_alternatives(fit, spec)
     for extra in EXTRA_ALTERNATIVES:
         out += extra(fit, spec)
@@ -200,6 +201,19 @@ def derived_count_alternatives(fit, spec) -> list[Alternative]:
                 out.append(Alternative("derived counts", label, data_variant=variant))
                 break
     return out
+
+
+def _borrowing_alternatives(fit, spec) -> list[Alternative]:
+    """Return the other way of borrowing: an informative prior, or exchangeable slopes."""
+    from bayeskit.questions import BORROWING_FITS, borrowing_target
+
+    if fit.settings.get("borrowing") == "prior":
+        return [Alternative("borrowing", BORROWING_FITS[True], {"borrowing": True})]
+    target = borrowing_target(fit, spec)
+    if target is None:
+        return []
+    options = {"borrowing": "prior", "borrowing_target": target}
+    return [Alternative("borrowing", BORROWING_FITS["prior"], options)]
 
 
 def _better(spec) -> str:

@@ -242,3 +242,25 @@ def test_source_fit_is_reused_for_other_knobs(fits):
     # every knob setting above reused one source fit (keyed by data, priors and options)
     means = {round(f.data.borrowed.mean, 12) for f in fits.values()}
     assert len(means) == 1 and len(borrow._SOURCE_CACHE) >= 1
+
+
+@pytest.mark.slow  # four fits of the bundled joint spec with short chains: about a minute
+def test_borrowing_table_shows_the_three_ways_side_by_side():
+    from bayeskit.questions import BORROWING_FITS, borrowing_table
+    from bayeskit.spec import load_spec, spec_from_dict
+
+    loaded = load_spec("sud_abstinence")
+    raw = loaded.model_dump(mode="json", exclude={"base_dir"})
+    raw["sampler"] |= {"draws": 300, "tune": 500, "chains": 2}
+    spec = spec_from_dict(raw, source="test", base_dir=loaded.base_dir)
+    fit = bk.fit(spec.data_files(), **spec.fit_kwargs())
+    table = borrowing_table(fit, spec)
+    assert table.loc["OUD"].index.tolist() == list(BORROWING_FITS.values())
+    assert (table["parameter"] == "dose_contrast").all()
+    # the exchangeable row is this fit's own posterior
+    own = fit.summary().loc["dose_contrast[OUD]", "q50"]
+    assert table.loc[("OUD", BORROWING_FITS[True]), "q50"] == own
+    row = table.loc[("OUD", BORROWING_FITS["prior"])]
+    assert row["prior_ess"] > 0 and row["prior_weight"] == 0.5
+    assert 0 < row["posterior_weight"] < 1 and "control risk 0.129" in row["ess_unit"]
+    assert np.isnan(table.loc[("AUD", BORROWING_FITS["prior"]), "prior_ess"])

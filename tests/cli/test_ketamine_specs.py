@@ -170,7 +170,13 @@ def test_run_directory_answers_the_questions(run):
         assert (label, "effect_mmHg") in questions.index
     if name == "sud_abstinence":
         borrowing = pd.read_csv(out / "borrowing.csv", index_col=["indication", "fit"])
-        assert {("OUD", "with borrowing"), ("OUD", "without borrowing")} <= set(borrowing.index)
+        assert {
+            ("OUD", "with borrowing (exchangeable)"),
+            ("OUD", "without borrowing"),
+            ("OUD", "informative prior (robust mixture)"),
+        } <= set(borrowing.index)
+        informative = borrowing.loc[("OUD", "informative prior (robust mixture)")]
+        assert informative["prior_ess"] > 0 and 0 <= informative["posterior_weight"] <= 1
 
 
 def test_sensitivity_command_writes_table_and_plot(tmp_path):
