@@ -87,6 +87,10 @@ def test_oud_spec_writes_the_robustness_table(tmp_path):
         ("baseline model", "arm-based, random baselines"),
         ("tau prior", "HalfNormal(0.25)"),
         ("tau prior", "HalfNormal(1)"),
+        # Krupitsky 2002's counts derived from percentages, 2007's completers denominators
+        ("derived counts", "lowest effect within the recorded ranges"),
+        ("derived counts", "highest effect within the recorded ranges"),
+        ("derived counts", "completers denominators (n_low)"),
     }
     base = table[table["assumption"] == "as fitted"].set_index(["question", "quantity"])
     for (assumption, label), rows in table.groupby(["assumption", "alternative"]):
