@@ -35,7 +35,7 @@ import numpy as np
 from bayeskit.errors import UserError
 
 #: sampler settings of the source fit (the other indications alone): one fit, reused
-SOURCE_SAMPLER = {"draws": 1000, "tune": 1000, "chains": 4, "seed": 20261204}
+SOURCE_SAMPLER = {"draws": 1000, "tune": 1000, "chains": 2, "seed": 20261204}
 #: source fits already made in this process, keyed by their data, priors and options
 _SOURCE_CACHE: dict[str, tuple[float, float, str]] = {}
 
@@ -173,6 +173,15 @@ def source_fit(request: dict, priors: dict, target: str) -> tuple[float, float, 
     ``request`` (made by the family's ``prepare``) holds the evidence tables, outcome,
     timepoint, effect options, options and the anchor ``(low dose, high dose, route)``.
     The result is cached in the process by its data, priors and options.
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> ev = bk.load_evidence(bk.data_path("oud_abstinence.csv"))
+    >>> source_fit({"tables": [ev]}, {}, "OUD")
+    Traceback (most recent call last):
+    ...
+    bayeskit.errors.UserError: borrowing = "prior": no indication besides OUD in the data ...
     """
     import pandas as pd
 
@@ -192,10 +201,10 @@ def source_fit(request: dict, priors: dict, target: str) -> tuple[float, float, 
         raise UserError(
             f'borrowing = "prior": no indication besides {target} in the data to borrow from'
         )
-    options = request["options"].model_dump(
-        exclude={"borrowing", "borrowing_target", "compare_forms", "designs"}
-    ) | {"borrowing": False, "designs": request["options"].designs}
-    options = {k: v for k, v in options.items() if not k.startswith("borrowing_")}
+    # the target's own options, but no borrowing (one indication or several, each alone)
+    options = request["options"].model_dump(exclude={"compare_forms"})
+    options = {k: v for k, v in options.items() if not k.startswith("borrowing")}
+    options["borrowing"] = False
     key = hashlib.sha256(
         repr(
             (
