@@ -457,9 +457,8 @@ def borrowing_target(fit, spec) -> str | None:
 def borrowing_table(fit, spec) -> pd.DataFrame:
     """Each indication's dose contrast with borrowing, without it, and as a prior, side by side.
 
-    The fit stands for its own setting of ``borrowing``; the others are refits (with the
-    ``[robustness]`` section's modest draws where the spec has one, else its sampler
-    settings): exchangeable slopes (``indication_sd``), a separate slope
+    The fit stands for its own setting of ``borrowing``; the others are refits with the
+    spec's sampler settings: exchangeable slopes (``indication_sd``), a separate slope
     for each indication (its own prior), and the target indication's dose contrast with
     an informative robust mixture prior made from the other indications alone
     (``borrowing = "prior"``, :mod:`bayeskit.families.exposure.borrow`; only where the
@@ -505,9 +504,6 @@ def borrowing_table(fit, spec) -> pd.DataFrame:
         if setting == "prior" and target is None:
             continue
         kwargs = spec.fit_kwargs()
-        modest = getattr(spec, "robustness", None)
-        if modest is not None:  # a comparison: the robustness refits' modest draws
-            kwargs |= {"draws": modest.draws, "tune": modest.tune, "chains": modest.chains}
         options = {"borrowing": setting}
         if setting == "prior":
             options["borrowing_target"] = target
