@@ -422,16 +422,63 @@ def question_answer(answers: pd.DataFrame, label: str, comparator: str = "no ket
     return rows.droplevel("question")
 
 
-def borrowing_table(fit, spec) -> pd.DataFrame:
-    """Each indication's slope with borrowing (this fit) and without (a refit).
+#: the three ways the other indications can inform a target, as the tables label them
+BORROWING_FITS = {
+    True: "with borrowing (exchangeable)",
+    False: "without borrowing",
+    "prior": "informative prior (robust mixture)",
+}
 
-    Without borrowing every indication gets its own slope with the ``beta_dose`` prior;
-    the difference shows how much the other indications moved each estimate.
+
+def borrowing_target(fit, spec) -> str | None:
+    """Return the indication an informative prior is for: the option, or the questions'.
+
+    ``borrowing_target`` where the fit has it; otherwise the one indication every
+    question of the spec asks about, if it is in the fit (None: none can be told).
 
     Examples
     --------
-    The bundled spec with short chains (two exposure-response fits, about half a
-    minute):
+    >>> from types import SimpleNamespace
+    >>> fit = SimpleNamespace(settings={}, data=SimpleNamespace(indication=["AUD", "OUD"]))
+    >>> spec = SimpleNamespace(questions=[SimpleNamespace(indication="OUD")])
+    >>> borrowing_target(fit, spec)
+    'OUD'
+    >>> borrowing_target(fit, SimpleNamespace(questions=[]))  # nothing to tell it by
+    """
+    given = (getattr(fit, "settings", None) or {}).get("borrowing_target")
+    if given:
+        return given
+    asked = {q.indication for q in getattr(spec, "questions", None) or []}
+    if len(asked) == 1 and next(iter(asked)) in fit.data.indication:
+        return next(iter(asked))
+    return None
+
+
+def borrowing_table(fit, spec) -> pd.DataFrame:
+    """Each indication's dose contrast with borrowing, without it, and as a prior, side by side.
+
+    The fit stands for its own setting of ``borrowing``; the others are refits with the
+    spec's sampler settings: exchangeable slopes (``indication_sd``), a separate slope
+    for each indication (its own prior), and the target indication's dose contrast with
+    an informative robust mixture prior made from the other indications alone
+    (``borrowing = "prior"``, :mod:`bayeskit.families.exposure.borrow`; only where the
+    target can be told, :func:`borrowing_target`). The parameter is ``dose_contrast``
+    (the effect between the doses of the first randomised dose contrast) where the fit
+    has it, else the slope ``beta_dose``.
+
+    Returns
+    -------
+    DataFrame
+        Index ``(indication, fit)``; columns ``parameter``, mean, sd, q2.5, q50, q97.5,
+        ``prob_positive`` (posterior P(> 0)), and on the informative-prior row of the
+        target: ``prior_ess`` (ELIR), ``ess_unit``, ``prior_weight`` and
+        ``posterior_weight`` (the informative component's share before and after the
+        data).
+
+    Examples
+    --------
+    The bundled spec with short chains (four exposure-response fits, about a minute, so
+    skipped in the doctests; ``tests/test_borrowing.py`` runs it as a slow test):
 
     >>> import bayeskit as bk
     >>> from bayeskit.spec import load_spec, spec_from_dict
@@ -439,27 +486,49 @@ def borrowing_table(fit, spec) -> pd.DataFrame:
     >>> raw = loaded.model_dump(mode="json", exclude={"base_dir"})
     >>> raw["sampler"] |= {"draws": 200, "tune": 300, "chains": 2}
     >>> spec = spec_from_dict(raw, source="example", base_dir=loaded.base_dir)
-    >>> fit = bk.fit(spec.data_files(), **spec.fit_kwargs())
-    >>> table = borrowing_table(fit, spec)
-    >>> table.index.names, list(table.columns)
-    (FrozenList(['indication', 'fit']), ['mean', 'sd', 'q2.5', 'q50', 'q97.5'])
+    >>> fit = bk.fit(spec.data_files(), **spec.fit_kwargs())  # doctest: +SKIP
+    >>> table = borrowing_table(fit, spec)  # doctest: +SKIP
+    >>> table.loc["OUD"].index.tolist()  # doctest: +SKIP
+    ['with borrowing (exchangeable)', 'without borrowing', 'informative prior (robust mixture)']
     """
+    from bayeskit.families.exposure.borrow import informative_share
     from bayeskit.fitting import fit as refit
 
-    kwargs = spec.fit_kwargs()
-    kwargs["model_options"] = kwargs["model_options"] | {"borrowing": False}
-    alone = refit(spec.data_files(), **kwargs)
+    mine = fit.settings.get("borrowing", True)
+    target = borrowing_target(fit, spec)
+    fits = {}
+    for setting, label in BORROWING_FITS.items():
+        if setting == mine:
+            fits[label] = fit
+            continue
+        if setting == "prior" and target is None:
+            continue
+        kwargs = spec.fit_kwargs()
+        options = {"borrowing": setting}
+        if setting == "prior":
+            options["borrowing_target"] = target
+        kwargs["model_options"] = kwargs["model_options"] | options
+        fits[label] = refit(spec.data_files(), **kwargs)
     rows = []
-    for label, f in (("with borrowing", fit), ("without borrowing", alone)):
+    for label, f in fits.items():
+        post = f.idata["posterior"]
+        name = "dose_contrast" if "dose_contrast" in post else "beta_dose"
         s = f.summary()
+        borrowed = getattr(f.data, "borrowed", None)
         for ind in f.data.indication:
-            name = f"beta_dose[{ind}]"
-            if name in s.index:
-                rows.append(
-                    {
-                        "indication": ind,
-                        "fit": label,
-                        **s.loc[name, ["mean", "sd", "q2.5", "q50", "q97.5"]],
-                    }
-                )
+            key = f"{name}[{ind}]"
+            if key not in s.index:
+                continue
+            row = {"indication": ind, "fit": label, "parameter": name}
+            row |= s.loc[key, ["mean", "sd", "q2.5", "q50", "q97.5"]].to_dict()
+            draws = post[name].sel(indication=ind).values.ravel()
+            row["prob_positive"] = float(np.mean(draws > 0))
+            if borrowed is not None and ind == borrowed.target:
+                row |= {
+                    "prior_ess": borrowed.ess(),
+                    "ess_unit": borrowed.ess_unit(),
+                    "prior_weight": borrowed.weight,
+                    "posterior_weight": informative_share(draws, borrowed),
+                }
+            rows.append(row)
     return pd.DataFrame(rows).set_index(["indication", "fit"])

@@ -11,8 +11,9 @@ again; :func:`robust_flags` says, from the rows alone, which conclusions keep th
 direction under every alternative, and :func:`headline_table` is the analyst's headline:
 one row per answer with its evidence label and that flag.
 
-Further alternatives (derived-count variants of the data, borrowing as an informative
-prior) are added by appending a function ``(fit, spec) -> list[Alternative]`` to
+Derived counts with a recorded range (:mod:`bayeskit.evidence.ranges`) add one refit per
+data variant that changes a row the fit used. Further alternatives are added by appending
+a function ``(fit, spec) -> list[Alternative]`` to
 :data:`EXTRA_ALTERNATIVES`.
 """
 
@@ -50,6 +51,8 @@ class Alternative:
     label: str
     model_options: dict[str, Any] = field(default_factory=dict)
     priors: dict[str, str] = field(default_factory=dict)
+    #: a data variant of the derived counts (:data:`bayeskit.evidence.ranges.VARIANTS`)
+    data_variant: str | None = None
 
 
 #: functions ``(fit, spec) -> list[Alternative]`` whose alternatives are added to the
@@ -146,9 +149,76 @@ def alternatives(fit, spec) -> list[Alternative]:
             out.append(Alternative("tau prior", prior, priors={"tau": prior}))
     if s.get("borrowing") and len(fit.data.indication) > 1:
         out.append(Alternative("borrowing", "without borrowing", {"borrowing": False}))
+        out += _borrowing_alternatives(fit, spec)
+    out += derived_count_alternatives(fit, spec)
     for extra in EXTRA_ALTERNATIVES:
         out += extra(fit, spec)
     return out
+
+
+def derived_count_alternatives(fit, spec) -> list[Alternative]:
+    """One alternative per data variant that changes a row this fit used.
+
+    The variants set derived counts within their recorded ranges
+    (:mod:`bayeskit.evidence.ranges`); a variant that changes only rows the fit left out
+    (another timepoint) is not listed.
+
+    Examples
+    --------
+    Only ``fit.data`` is read (the rows the fit used):
+
+    >>> import bayeskit as bk
+    >>> from types import SimpleNamespace
+    >>> from bayeskit.families.exposure.model import exposure_data
+    >>> from bayeskit.spec import load_spec
+    >>> spec = load_spec("oud_abstinence")
+    >>> ev = bk.load_evidence(spec.data_files())
+    >>> data = exposure_data(ev[ev["timepoint"] == "12 months"], None, routes=bk.load_routes())
+    >>> [a.label for a in derived_count_alternatives(SimpleNamespace(data=data), spec)]
+    ... # doctest: +NORMALIZE_WHITESPACE
+    ['lowest effect within the recorded ranges', 'highest effect within the recorded ranges',
+     'completers denominators (n_low)']
+    """
+    from bayeskit.evidence.ranges import VARIANTS, changed_rows, has_ranges, variant_tables
+    from bayeskit.families._base import evidence_tables
+
+    files = getattr(spec, "data_files", None)
+    table = getattr(fit.data, "table", None)
+    if files is None or table is None or "arm" not in table:
+        return []
+    tables = [t for t in evidence_tables(files()) if "arm" in t and has_ranges(t)]
+    if not tables:
+        return []
+    keys = ["study", "arm", "timepoint"]
+    used = set(map(tuple, table[[k for k in keys if k in table]].astype(str).to_numpy()))
+    better = _better(spec)
+    out = []
+    for variant, label in VARIANTS.items():
+        for base, new in zip(tables, variant_tables(tables, variant, better), strict=True):
+            rows = changed_rows(base, new)
+            rows = rows[[k for k in keys if k in rows]].astype(str).to_numpy()
+            if any(tuple(r) in used for r in rows):
+                out.append(Alternative("derived counts", label, data_variant=variant))
+                break
+    return out
+
+
+def _borrowing_alternatives(fit, spec) -> list[Alternative]:
+    """Return the other way of borrowing: an informative prior, or exchangeable slopes."""
+    from bayeskit.questions import BORROWING_FITS, borrowing_target
+
+    if fit.settings.get("borrowing") == "prior":
+        return [Alternative("borrowing", BORROWING_FITS[True], {"borrowing": True})]
+    target = borrowing_target(fit, spec)
+    if target is None:
+        return []
+    options = {"borrowing": "prior", "borrowing_target": target}
+    return [Alternative("borrowing", BORROWING_FITS["prior"], options)]
+
+
+def _better(spec) -> str:
+    report = getattr(spec, "report", None)
+    return getattr(report, "better", None) or "higher"
 
 
 def refit(spec, alternative: Alternative, *, draws: int, tune: int, chains: int):
@@ -159,7 +229,30 @@ def refit(spec, alternative: Alternative, *, draws: int, tune: int, chains: int)
     kwargs["model_options"] = dict(kwargs.get("model_options") or {}) | alternative.model_options
     kwargs["priors"] = dict(kwargs.get("priors") or {}) | alternative.priors
     kwargs |= {"draws": draws, "tune": tune, "chains": chains}
-    return fit(spec.data_files(), **kwargs)
+    return fit(alternative_data(spec, alternative), **kwargs)
+
+
+def alternative_data(spec, alternative: Alternative):
+    """Return the data a refit under ``alternative`` reads: the spec's files or a variant.
+
+    Examples
+    --------
+    >>> from bayeskit.spec import load_spec
+    >>> spec = load_spec("oud_abstinence")
+    >>> alternative_data(spec, Alternative("tau prior", "x")) == spec.data_files()
+    True
+    >>> [t.attrs["variant"] for t in alternative_data(
+    ...     spec, Alternative("derived counts", "x", data_variant="most favourable"))]
+    ['most favourable']
+    """
+    if alternative.data_variant is None:
+        return spec.data_files()
+    from bayeskit.evidence.ranges import variant_tables
+    from bayeskit.families._base import evidence_tables
+
+    return variant_tables(
+        evidence_tables(spec.data_files()), alternative.data_variant, _better(spec)
+    )
 
 
 def answer_rows(answers: pd.DataFrame) -> pd.DataFrame:

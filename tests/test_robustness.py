@@ -12,6 +12,7 @@ from bayeskit.fitting import _setup
 from bayeskit.robustness import (
     AS_FITTED,
     Alternative,
+    alternative_data,
     alternatives,
     directions,
     headline_table,
@@ -28,8 +29,9 @@ def _build(spec, alt: Alternative | None = None):
     options = dict(kw["model_options"]) | (alt.model_options if alt else {})
     priors = dict(kw["priors"]) | (alt.priors if alt else {})
     fam = get_family("exposure-response")
+    data = alternative_data(spec, alt) if alt else spec.data_files()
     prepared, chosen, resolved = _setup(
-        fam, spec.data_files(), priors, options, kw["outcome"], kw["timepoint"],
+        fam, data, priors, options, kw["outcome"], kw["timepoint"],
         kw["effect_options"], (),
     )  # fmt: skip
     model = fam.build(prepared, chosen, resolved)
@@ -62,6 +64,8 @@ def test_every_alternative_changes_the_model(name):
         assert {"bias prior means", "non-randomised evidence"} <= kinds, name
     if name == "sud_abstinence":
         assert "borrowing" in kinds
+    if name in ("oud_abstinence", "sud_abstinence"):  # Krupitsky 2002's derived counts
+        assert "derived counts" in kinds, name
     for alt in listed:
         other, _ = _build(spec, alt)
         assert _differs(base, other), (name, alt)

@@ -24,6 +24,11 @@ import pandera.pandas as pa
 from bayeskit.errors import Issue
 
 ROUTES = ("iv", "im", "sl", "oral", "intranasal")
+#: The plausible range of a count derived from a percentage (data/README.md): the value
+#: column each bounds, e.g. ``n_low`` (completers) to ``n_high`` (randomised)
+RANGE_COLUMNS = {
+    "n_low": "n", "n_high": "n", "events_low": "events", "events_high": "events",
+}  # fmt: skip
 #: Study designs. ``non_randomised`` is the fallback for a non-randomised design that none
 #: of the others names; every design but ``rct`` and ``crossover_rct`` is non-randomised.
 DESIGNS = (
@@ -51,7 +56,7 @@ TEXT_COLUMNS = frozenset({
     "citation", "value_status", "group", "event", "reported", "direction", "scope",
     "es_id", "cluster",
 })  # fmt: skip
-INTEGER_COLUMNS = frozenset({"n", "events", "sessions"})
+INTEGER_COLUMNS = frozenset({"n", "events", "sessions", *RANGE_COLUMNS})
 
 ARM_REQUIRED = ("study", "arm", "outcome", "n")
 STUDY_REQUIRED = ("study", "yi")
@@ -63,6 +68,7 @@ LOWER_BOUNDS = {
     "n": (1, False), "events": (0, False), "sd": (0, True), "baseline_sd": (0, True),
     "sei": (0, True), "vi": (0, True), "dose_mg_per_kg": (0, False), "sessions": (0, False),
     "followup_months": (0, False), "bioavailability": (0, True), "bioavailability_sd": (0, False),
+    "n_low": (1, False), "n_high": (1, False), "events_low": (0, False), "events_high": (0, False),
 }  # fmt: skip
 
 
@@ -204,7 +210,7 @@ def _cell_schema(columns: pd.Index, shape: Shape, text: set[str]) -> pa.DataFram
 
 _KNOWN_NUMERIC = frozenset({
     "n", "events", "mean", "sd", "dose_mg_per_kg", "sessions", "followup_months", "baseline_mean",
-    "baseline_sd", "yi", "sei", "vi", "bioavailability", "bioavailability_sd",
+    "baseline_sd", "yi", "sei", "vi", "bioavailability", "bioavailability_sd", *RANGE_COLUMNS,
 })  # fmt: skip
 
 
@@ -366,6 +372,7 @@ def _arm_rules(values: pd.DataFrame, raw: pd.DataFrame, file: str) -> list[Issue
     issues += _flag(
         (events > n).fillna(False).astype(bool), raw, file, "events", "events cannot exceed n"
     )
+    issues += _range_rules(values, raw, file)
     kind = _col(values, "outcome_type")
     stated = kind.notna()
     binary = (kind == "binary").fillna(False).astype(bool) | (~stated & has_events)
@@ -479,6 +486,53 @@ def _arm_rules(values: pd.DataFrame, raw: pd.DataFrame, file: str) -> list[Issue
             file,
             "role",
             f"{where}: 'single' is for single-arm studies",
+        )
+    return issues
+
+
+def _range_rules(values: pd.DataFrame, raw: pd.DataFrame, file: str) -> list[Issue]:
+    """Check that each range brackets its value and every count in it fits every n in it.
+
+    Examples
+    --------
+    >>> values = pd.DataFrame({"n": [35, 35], "events": [8, 8], "n_low": [33, 36],
+    ...                        "events_high": [9, 9]}, index=pd.Index([2, 3], name="row"))
+    >>> [(i.row, i.column, i.rule) for i in _range_rules(values, values.astype(str), "t.csv")]
+    [(3, 'n_low', 'n_low cannot exceed n (the range must contain the value)')]
+    """
+    issues = []
+    for col, of in RANGE_COLUMNS.items():
+        if col not in values.columns:
+            continue
+        bound, value = _col(values, col), _col(values, of)
+        issues += _flag(
+            bound.notna() & value.isna(),
+            raw,
+            file,
+            col,
+            f"a range needs the value it brackets: fill {of} (or leave {col} empty)",
+        )
+        outside = bound > value if col.endswith("_low") else bound < value
+        word = "exceed" if col.endswith("_low") else "be below"
+        issues += _flag(
+            outside.fillna(False).astype(bool),
+            raw,
+            file,
+            col,
+            f"{col} cannot {word} {of} (the range must contain the value)",
+        )
+    if {"events_high", "n_low"} & set(values.columns):
+        # the widest count against the smallest denominator: every corner is a count
+        most = _col(values, "events_high").fillna(_col(values, "events"))
+        fewest = _col(values, "n_low").fillna(_col(values, "n"))
+        col = "events_high" if "events_high" in values.columns else "n_low"
+        issues += _flag(
+            (most > fewest).fillna(False).astype(bool),
+            raw,
+            file,
+            col,
+            "events_high (or events) cannot exceed n_low (or n): every count in the range "
+            "must fit every denominator in it",
         )
     return issues
 

@@ -177,6 +177,22 @@ def _effects_words(run: Run) -> str:
     return out
 
 
+def _borrowing_words(s: dict) -> str:
+    """Say how the indications' dose slopes share information."""
+    if s.get("borrowing", True) == "prior":
+        prior = s.get("borrowed_prior") or {}
+        return (
+            f"estimated separately, the {prior.get('target', 'target')} dose contrast with a "
+            f"robust mixture prior from the other indications' fit (weight "
+            f"{s.get('borrowing_weight')}, variance inflated {s.get('borrowing_inflate')}-fold, "
+            f"mean shifted by {s.get('borrowing_shift')}; effective sample size "
+            f"{prior.get('ess', 'n/a')} {prior.get('ess_unit', '')})"
+        )
+    if s.get("borrowing", True):
+        return "partially pooled (borrowing strength across indications)"
+    return "estimated separately"
+
+
 def _model_paragraph(run: Run, cite) -> str:
     family = run.model_family
     if family is None or not family.methods:
@@ -191,9 +207,7 @@ def _model_paragraph(run: Run, cite) -> str:
             "ignore": "the number of sessions ignored",
         }.get(s.get("sessions", "multiplier"), str(s.get("sessions"))),
         exposure_ref=num(s.get("exposure_ref", 0.1)),
-        borrowing="partially pooled (borrowing strength across indications)"
-        if s.get("borrowing", True)
-        else "estimated separately",
+        borrowing=_borrowing_words(s),
     )
     if "Jackson et al. 2018" in text:
         text = text.replace("Jackson et al. 2018", f"Jackson et al. 2018 {cite('jackson')}")

@@ -87,6 +87,10 @@ def test_oud_spec_writes_the_robustness_table(tmp_path):
         ("baseline model", "arm-based, random baselines"),
         ("tau prior", "HalfNormal(0.25)"),
         ("tau prior", "HalfNormal(1)"),
+        # Krupitsky 2002's counts derived from percentages, 2007's completers denominators
+        ("derived counts", "lowest effect within the recorded ranges"),
+        ("derived counts", "highest effect within the recorded ranges"),
+        ("derived counts", "completers denominators (n_low)"),
     }
     base = table[table["assumption"] == "as fitted"].set_index(["question", "quantity"])
     for (assumption, label), rows in table.groupby(["assumption", "alternative"]):
@@ -170,7 +174,13 @@ def test_run_directory_answers_the_questions(run):
         assert (label, "effect_mmHg") in questions.index
     if name == "sud_abstinence":
         borrowing = pd.read_csv(out / "borrowing.csv", index_col=["indication", "fit"])
-        assert {("OUD", "with borrowing"), ("OUD", "without borrowing")} <= set(borrowing.index)
+        assert {
+            ("OUD", "with borrowing (exchangeable)"),
+            ("OUD", "without borrowing"),
+            ("OUD", "informative prior (robust mixture)"),
+        } <= set(borrowing.index)
+        informative = borrowing.loc[("OUD", "informative prior (robust mixture)")]
+        assert informative["prior_ess"] > 0 and 0 <= informative["posterior_weight"] <= 1
 
 
 def test_sensitivity_command_writes_table_and_plot(tmp_path):

@@ -41,6 +41,10 @@ ARM_COLS = [
     "derived",
     "notes",
     "group",
+    "n_low",
+    "n_high",
+    "events_low",
+    "events_high",
 ]
 STUDY_COLS = [
     "study",
@@ -81,6 +85,10 @@ NUMERIC_ARM = [
     "followup_months",
     "baseline_mean",
     "baseline_sd",
+    "n_low",
+    "n_high",
+    "events_low",
+    "events_high",
 ]
 NUMERIC_STUDY = ["yi", "sei", "dose_mg_per_kg", "sessions", "followup_months"]
 Z975 = 1.959964
@@ -316,6 +324,32 @@ def test_krupitsky2002_counts_from_seed_percentages():
     assert set(df["route"]) == {"im"}
 
 
+def test_krupitsky2002_ranges_are_the_counts_the_percentages_allow():
+    # data/README.md: events over 35 either side of the percentage, and denominators from
+    # the smallest at which the entered count gives the percentage up to the 35 randomised
+    df = num("oud_abstinence.csv").query("study == 'KRUPITSKY2002'")
+    r = df.set_index(["arm", "followup_months"])
+
+    def pct(k, d):
+        return int(np.floor(100 * k / d + 0.5))
+
+    hi = r.loc[("high_dose", 12)]
+    assert (hi["events_low"], hi["events_high"]) == (8, 9) and 8 < 0.24 * 35 < 9
+    assert pct(8, 35) != 24 and pct(9, 35) != 24  # 24% of 35 is no whole count
+    assert [d for d in range(1, 36) if pct(8, d) == 24] == [33, 34] and hi["n_low"] == 33
+    lo = r.loc[("low_dose", 12)]
+    assert [d for d in range(1, 36) if pct(2, d) == 6] == list(range(31, 36))
+    assert lo["n_low"] == 31 and np.isnan(lo["events_low"])
+    lo24 = r.loc[("low_dose", 24)]
+    assert (lo24["events_low"], lo24["events_high"]) == (0, 1)
+    assert not [d for d in range(1, 36) if pct(1, d) == 2]  # 2% fits no denominator <= 35
+    assert np.isnan(r.loc[("high_dose", 24), "n_low"])  # 6/35 = 17.1% fits as entered
+    for _, row in df.iterrows():  # each range holds its value and all its corners are counts
+        n_low = row["n_low"] if not np.isnan(row["n_low"]) else row["n"]
+        e_high = row["events_high"] if not np.isnan(row["events_high"]) else row["events"]
+        assert n_low <= row["n"] and e_high <= n_low
+
+
 def test_krupitsky2007_arms():
     df = num("oud_abstinence.csv").query("study == 'KRUPITSKY2007'").set_index("arm")
     assert (df.loc["three_sessions", ["events", "n", "sessions"]] == [13, 26, 3]).all()
@@ -324,7 +358,10 @@ def test_krupitsky2007_arms():
     assert df.loc["three_sessions", "role"] == "experimental"
     assert (df["dose_mg_per_kg"] == 2.0).all()
     assert round(13 / 26 * 100, 1) == 50.0 and round(6 / 27 * 100, 1) == 22.2
-    assert not df["derived"].notna().any()  # all stated
+    # events and n are stated; only the upper denominators (intention to treat) are derived
+    assert df["derived"].str.startswith("n_high = n + 6").all()
+    assert (df["n_low"] == df["n"]).all() and (df["n_high"] == df["n"] + 6).all()
+    assert df["n_high"].sum() - 6 == 59  # one arm's bound at a time: 59 randomised
 
 
 def test_krupitsky1997_arms():

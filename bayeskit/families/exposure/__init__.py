@@ -41,7 +41,18 @@ class ExposureOptions(Options):
     benefit: Literal["higher", "lower"] = "higher"
     group_effect: bool = True
     design_weight: dict[str, float] | None = None
-    borrowing: bool = True
+    #: exchangeable slopes (True), separate ones (False), or separate ones with the
+    #: target's dose contrast given an informative prior from the other indications
+    #: ("prior": a robust mixture; bayeskit.families.exposure.borrow)
+    borrowing: bool | Literal["prior"] = True
+    #: the indication that gets the informative prior (borrowing = "prior")
+    borrowing_target: str | None = None
+    #: robust-mixture weight of the informative component
+    borrowing_weight: float = Field(0.5, ge=0, le=1)
+    #: variance inflation factor of the informative component (1: as fitted)
+    borrowing_inflate: float = Field(2.0, ge=1)
+    #: shift of the informative component's mean (on the effect scale)
+    borrowing_shift: float = 0.0
     #: also refit under every shape and report each shape's and the stacked answers
     compare_forms: bool = False
     designs: list[Literal[DESIGNS]] | None = None  # type: ignore[valid-type]
@@ -168,10 +179,30 @@ class ExposureResponse(Family):
             arms, contrasts, routes=load_routes(), scale=options.scale, designs=options.designs
         )
         prepared.described = described
+        if options.borrowing == "prior":
+            prepared.borrow_request = _borrow_request(
+                prepared, tables, options, outcome, timepoint, effect_options
+            )
         prepared.table.attrs["sha256"] = {
             f: h for t in tables for f, h in t.attrs.get("sha256", {}).items()
         }
         return prepared
+
+    @override
+    def resolve_priors(self, prepared, given) -> dict:
+        """Return the priors; with ``borrowing = "prior"`` the source fit makes the target's prior.
+
+        The other indications are fitted alone (once per process for the same data,
+        priors and options) and summarised on ``prepared.borrowed``
+        (:class:`~bayeskit.families.exposure.borrow.BorrowedPrior`); ``dose_contrast``
+        stays the spec's prior, the mixture's robust component and every other
+        indication's prior.
+        """
+        chosen = super().resolve_priors(prepared, given)
+        request = getattr(prepared, "borrow_request", None)
+        if request is not None:
+            prepared.borrowed = _borrowed_prior(prepared, request, chosen, given)
+        return chosen
 
     @override
     def build(self, prepared, priors: dict, options: ExposureOptions):
@@ -195,12 +226,17 @@ class ExposureResponse(Family):
             group_effect=options.group_effect,
             design_weight=options.design_weight,
             borrowing=options.borrowing,
+            borrowed=getattr(prepared, "borrowed", None),
         )
 
     @override
     def settings(self, prepared, options: ExposureOptions) -> dict:
         # case_reports is kept: whether case reports were pooled belongs in the manifest
-        return options.model_dump(exclude={"designs", "outcome_sd", "compare_forms"})
+        out = options.model_dump(exclude={"designs", "outcome_sd", "compare_forms"})
+        borrowed = getattr(prepared, "borrowed", None)
+        if borrowed is not None:  # the informative prior as made, with its ESS
+            out["borrowed_prior"] = borrowed.as_dict()
+        return out
 
     @override
     def measure(self, settings: Mapping[str, Any]) -> str:
@@ -426,6 +462,66 @@ def _template(studies: int, priors: dict):
     for key in ("draws", "tune", "chains", "seed", "sampler", "target_accept", "progress"):
         kwargs.pop(key, None)
     return build_model(spec.data_files(), **kwargs)
+
+
+def _borrow_request(prepared, tables, options, outcome, timepoint, effect_options) -> dict:
+    """Check a ``borrowing = "prior"`` fit's data and options; keep what the source fit needs."""
+    target = options.borrowing_target
+    if len(prepared.indication) < 2:
+        raise UserError(
+            f'option borrowing = "prior" needs a second indication to borrow from; the data '
+            f"have {', '.join(prepared.indication)} only"
+        )
+    if target not in prepared.indication:
+        raise UserError(
+            f'option borrowing = "prior" needs borrowing_target, the indication the prior is '
+            f"for: one of {', '.join(prepared.indication)} (got {target!r})"
+        )
+    if options.slope_scale != "contrast" or prepared.anchor is None:
+        raise UserError(
+            'option borrowing = "prior" puts the prior on the dose contrast: set '
+            'slope_scale = "contrast" (the data need a randomised dose contrast)'
+        )
+    low, high, route = prepared.anchor
+    return {
+        "tables": tables,
+        "options": options,
+        "outcome": outcome,
+        "timepoint": timepoint,
+        "effect_options": effect_options,
+        "anchor": (low, high, prepared.route[route]),
+    }
+
+
+def _borrowed_prior(prepared, request: dict, chosen: dict, given):
+    """Fit the source indications and return the target's informative prior."""
+    from bayeskit.families.exposure.borrow import BorrowedPrior, control_risk, source_fit
+
+    options = request["options"]
+    robust = chosen["dose_contrast"]
+    if robust.family != "Normal":
+        raise UserError(
+            'option borrowing = "prior": the dose_contrast prior is the mixture\'s robust '
+            f"component and must be a Normal, not {robust}"
+        )
+    target = options.borrowing_target
+    mean, sd, verdict, sources = source_fit(request, dict(given or {}), target)
+    low, high, route = request["anchor"]
+    return BorrowedPrior(
+        target=target,
+        sources=sources,
+        anchor=f"{high:g} vs {low:g} mg/kg {route}",
+        mean=mean,
+        sd=sd,
+        weight=options.borrowing_weight,
+        inflate=options.borrowing_inflate,
+        shift=options.borrowing_shift,
+        robust_mean=robust.params["mu"],
+        robust_sd=robust.params["sigma"],
+        scale=prepared.scale,
+        control_risk=control_risk(prepared.arms, target) if prepared.scale == "logit" else None,
+        source_verdict=verdict,
+    )
 
 
 #: Designs described beside the fit by default: a single patient's or a series' pre/post

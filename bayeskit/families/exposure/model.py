@@ -119,6 +119,9 @@ class ExposureData:
     settings: dict | None = field(default=None, repr=False)  # the options it was built with
     #: case reports and series described beside the fit, not pooled (None: none left out)
     described: pd.DataFrame | None = field(default=None, repr=False)
+    #: borrowing = "prior": what the source fit needs, and the informative prior it made
+    borrow_request: dict | None = field(default=None, repr=False)
+    borrowed: object | None = field(default=None, repr=False)
 
 
 def _route_index(routes: list[str], values: pd.Series) -> np.ndarray:
@@ -365,7 +368,8 @@ def build(
     benefit: str = "higher",
     group_effect: bool = True,
     design_weight: dict[str, float] | None = None,
-    borrowing: bool = True,
+    borrowing: bool | str = True,
+    borrowed=None,
 ):
     """Return the ``pymc.Model`` of the exposure-response model.
 
@@ -407,8 +411,12 @@ def build(
         A shared random effect for studies of one research group (``group`` column).
     design_weight : dict, optional
         Power-prior weights per design, instead of a bias term.
-    borrowing : bool
-        Exchangeable slopes across indications.
+    borrowing : bool or "prior"
+        Exchangeable slopes across indications; ``"prior"``: separate slopes, the target
+        indication's ``dose_contrast`` with the robust mixture prior ``borrowed``
+        (:class:`~bayeskit.families.exposure.borrow.BorrowedPrior`).
+    borrowed : BorrowedPrior, optional
+        The informative prior ``borrowing = "prior"`` needs.
 
     Examples
     --------
@@ -440,7 +448,7 @@ def build(
         divisor = None
         if slope_scale == "contrast":
             divisor = _anchor_span(data, F, form, ref, ed50, sessions)
-        slope = _slopes(data, priors, form, borrowing, divisor)
+        slope = _slopes(data, priors, form, borrowing, divisor, borrowed)
         beta_sessions = (
             priors["beta_sessions"].to_pymc("beta_sessions") if sessions == "term" else None
         )
@@ -657,12 +665,13 @@ def _bioavailability(data: ExposureData):
     return pm.Deterministic("bioavailability", pt.stack(parts), dims="route")
 
 
-def _slopes(data: ExposureData, priors: dict, form: str, borrowing: bool, divisor=None):
+def _slopes(data: ExposureData, priors: dict, form: str, borrowing, divisor=None, borrowed=None):
     """Add the slope of each indication (``beta_dose`` or ``emax``) and return it.
 
     With a ``divisor`` (``slope_scale = "contrast"``) the free parameter is
     ``dose_contrast``, the effect between the anchor doses, and the slope is it over the
-    shape's rise between them.
+    shape's rise between them. With ``borrowing = "prior"`` the target indication's
+    ``dose_contrast`` has the robust mixture prior ``borrowed``, the others their own.
     """
     import pymc as pm
     import pytensor.tensor as pt
@@ -670,7 +679,9 @@ def _slopes(data: ExposureData, priors: dict, form: str, borrowing: bool, diviso
     name = "beta_dose" if form == "loglinear" else "emax"
     free = name if divisor is None else "dose_contrast"
     n_ind = len(data.indication)
-    if n_ind > 1 and borrowing:
+    if borrowing == "prior":
+        value = _borrowed_contrast(data, priors, free, borrowed)
+    elif n_ind > 1 and borrowing:
         mu = priors[free].to_pymc(f"{free}_mu")
         ind_sd = priors["indication_sd"].to_pymc("indication_sd")
         z = pm.Normal(f"{free}_z", 0.0, 1.0, dims="indication")
@@ -688,6 +699,33 @@ def _slopes(data: ExposureData, priors: dict, form: str, borrowing: bool, diviso
             dims="indication",
         )
     return slope
+
+
+def _borrowed_contrast(data: ExposureData, priors: dict, free: str, borrowed):
+    """Each indication's dose contrast; the target's with the informative mixture prior.
+
+    The mixture's weights, means and SDs are data containers, so fits that differ only in
+    the borrowing knobs share one compiled sampler.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    if borrowed is None or free != "dose_contrast":
+        raise UserError('borrowing = "prior" needs slope_scale = "contrast" and a source fit')
+    w, mu, sigma = borrowed.components()
+    mix = pm.NormalMixture(
+        f"{free}_borrowed",
+        w=pm.Data("borrowed_weight", w),
+        mu=pm.Data("borrowed_mu", mu),
+        sigma=pm.Data("borrowed_sigma", sigma),
+    )
+    parts = []
+    for ind in data.indication:
+        if ind == borrowed.target:
+            parts.append(mix)
+        else:  # other indications: their own slope with the spec's prior
+            parts.append(priors[free].to_pymc(f"{free}_{ind}"))
+    return pm.Deterministic(free, pt.stack(parts), dims="indication")
 
 
 def _bias(data, priors, bias_form, bias_mean, bias_sd, direction, group_effect):
