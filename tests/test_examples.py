@@ -98,10 +98,10 @@ def test_ketamine_page_states_the_fits_own_numbers(ketamine):
     beta = fits["oud_abstinence"].idata.posterior["beta_dose"].sel(indication="OUD")
     lo, hi = _probability_bounds(stated)
     assert lo <= float((beta > 0).mean()) <= hi
-    # the borrowing table's first row is the joint fit's OUD slope
-    sud = fits["sud_abstinence"].summary().loc["beta_dose[OUD]"]
+    # the borrowing table's first row is the joint fit's OUD dose contrast
+    sud = fits["sud_abstinence"].summary().loc["dose_contrast[OUD]"]
     (median, lo_, hi_) = re.findall(
-        r"\| OUD \| with borrowing \| (\S+) \| (\S+) to (\S+) \|", page
+        r"\| OUD \| with borrowing \(exchangeable\) \| (\S+) \| (\S+) to (\S+) \|", page
     )[0]
     np.testing.assert_allclose(
         [float(median), float(lo_), float(hi_)],

@@ -17,12 +17,11 @@ from .fmt import (
     plural,
     prob,
     q,
-    ref_text,
     route_list,
     sig,
     study_name,
 )
-from .numbers import OudNumbers, OwNumbers, SudNumbers, p_slope_positive
+from .numbers import WITHOUT, OudNumbers, OwNumbers, SudNumbers
 from .tables import diag_sentence
 
 
@@ -112,20 +111,20 @@ def bottom_line_ow(w: OwNumbers) -> list[str]:
 
 
 def borrow_sentence(s: SudNumbers) -> str:
-    """Say, from the numbers, which way borrowing moved the slope and what followed."""
+    """Say, from the numbers, which way borrowing moved the contrast and what followed."""
     ind, w, a = s.focus, s.b_with, s.b_alone
-    other = [
-        s.borrow.loc[(o, "without borrowing")]["q50"]
-        for o in s.others
-        if (o, "without borrowing") in s.borrow.index
-    ]
+    other = [s.borrow.loc[(o, WITHOUT)]["q50"] for o in s.others if (o, WITHOUT) in s.borrow.index]
     names = "/".join(s.others)
+    what = "dose contrast"
     if other and w["q50"] < a["q50"] and max(other) < a["q50"]:
-        parts = [f"Borrowing pulls the {ind} slope down, towards the smaller {names} slope,"]
+        parts = [f"Borrowing pulls the {ind} {what} down, towards the smaller {names} one,"]
     elif other and w["q50"] > a["q50"] and min(other) > a["q50"]:
-        parts = [f"Borrowing pulls the {ind} slope up, towards the larger {names} slope,"]
+        parts = [f"Borrowing pulls the {ind} {what} up, towards the larger {names} one,"]
     else:
-        parts = [f"Borrowing moves the {ind} median slope from {num(a['q50'])} to {num(w['q50'])}"]
+        parts = [
+            f"Borrowing moves the {ind} median log odds ratio from {num(a['q50'])} to "
+            f"{num(w['q50'])}"
+        ]
     narrower = (w["q97.5"] - w["q2.5"]) < (a["q97.5"] - a["q2.5"])
     parts.append("and narrows its interval" if narrower else "and widens its interval")
     pw, pa = q(s.pred_with, "difference", "prob"), q(s.pred_alone, "difference", "prob")
@@ -144,12 +143,24 @@ def borrow_sentence(s: SudNumbers) -> str:
 
 
 def orpd(b) -> str:
-    """Odds ratio per doubling from a slope's summary row: **median** (95% CrI)."""
+    """Odds ratio from a log odds ratio's summary row: **median** (95% CrI)."""
     return interval(b, np.exp, sig)
 
 
+def informative_prior_clause(s: SudNumbers) -> str:
+    """', and X with the informative prior (ESS ...; weight ... -> ...)', or ''."""
+    b = s.b_prior
+    if b is None:
+        return ""
+    return (
+        f"; {orpd(b)} with the {'/'.join(s.others)} posterior as an informative robust "
+        f"mixture prior (effective sample size {b['prior_ess']:.0f} {b['ess_unit']}; its "
+        f"weight {b['prior_weight']:.2f} before the data, {b['posterior_weight']:.2f} after)"
+    )
+
+
 def bottom_line_borrowing(s: SudNumbers) -> list[str]:
-    """How much the alcohol evidence moves the opioid slope and question."""
+    """How much the alcohol evidence moves the opioid dose contrast and question."""
     ind, sq, w, a = s.focus, s.question, s.b_with, s.b_alone
     narrowing = 1 - (w["q97.5"] - w["q2.5"]) / (a["q97.5"] - a["q2.5"])
     table = s.fit.data.table
@@ -160,12 +171,11 @@ def bottom_line_borrowing(s: SudNumbers) -> list[str]:
     return [
         f"**How much the alcohol evidence moves the opioid estimate.** In the joint "
         f"{'/'.join(s.fit.data.indication)} analysis ({other_desc} added), the {ind} "
-        f"odds ratio per doubling of exposure (strictly, of 1 + E / "
-        f"{ref_text(s.spec)}) is {orpd(w)} with borrowing and "
-        f"{orpd(a)} without; the interval is {100 * narrowing:.0f}% "
-        f"narrower on the log scale. P({ind} slope > 0): "
-        f"{prob(p_slope_positive(s.alone, ind))} without, "
-        f"{prob(p_slope_positive(s.fit, ind))} with borrowing. "
+        f"odds ratio of abstinence for {s.anchor} is {orpd(w)} with borrowing "
+        f"(exchangeable slopes) and {orpd(a)} without"
+        f"{informative_prior_clause(s)}; the exchangeable interval is "
+        f"{100 * narrowing:.0f}% narrower on the log scale than without. P(odds ratio > 1): "
+        f"{prob(a['prob_positive'])} without, {prob(w['prob_positive'])} with borrowing. "
         f"P({sq.label.split(': ')[-1]} raises {ind} abstinence by at least "
         f"{100 * sq.threshold:.0f} percentage points): "
         f"{prob(q(s.pred_alone, 'difference', 'prob'))} without, "
@@ -201,7 +211,7 @@ def computation(a: Analyses, s: SudNumbers) -> list[str]:
         ta, divergences, row = a.check
         check = (
             f"; a check refit with `target_accept` = {ta} had "
-            f"{plural(divergences, 'divergent transition')} and {s.focus} slope median "
+            f"{plural(divergences, 'divergent transition')} and {s.focus} `{s.parameter}` median "
             f"{num(row['q50'])} (main fit {num(s.b_with['q50'])})"
         )
     return [

@@ -15,6 +15,7 @@ from scipy import stats  # noqa: E402
 from bayeskit.questions import effect_draws  # noqa: E402
 
 from .fmt import ROUTE_NAMES, study_name  # noqa: E402
+from .numbers import PRIOR, WITH, WITHOUT  # noqa: E402
 
 DPI = 100
 ROUTE_COLOURS = {
@@ -214,24 +215,24 @@ def ow_figure(fit, tab: pd.DataFrame, spec, folder: Path) -> Path:
     return _save(fig, folder / OW_FIGURE)
 
 
+#: the opioid-only analysis of section 1, beside the joint analysis's rows
+OUD_ONLY = "opioid-only analysis"
+
+
 def _slope_rows(borrow: pd.DataFrame, oud, ind_oud) -> list[tuple]:
-    """Return (indication, fit, q2.5, q50, q97.5) of each slope, OUD first."""
+    """Return (indication, fit, q2.5, q50, q97.5) of each dose contrast, OUD first."""
     rows = [(ind, label, b["q2.5"], b["q50"], b["q97.5"]) for (ind, label), b in borrow.iterrows()]
-    s = oud.summary().loc[f"beta_dose[{ind_oud}]"]
-    rows.append((ind_oud, "opioid-only analysis", s["q2.5"], s["q50"], s["q97.5"]))
-    order = {"with borrowing": 0, "without borrowing": 1, "opioid-only analysis": 2}
+    s = oud.summary().loc[f"{borrow['parameter'].iloc[0]}[{ind_oud}]"]
+    rows.append((ind_oud, OUD_ONLY, s["q2.5"], s["q50"], s["q97.5"]))
+    order = {WITH: 0, PRIOR: 1, WITHOUT: 2, OUD_ONLY: 3}
     inds = list(dict.fromkeys([ind_oud] + [r[0] for r in rows]))
     return sorted(rows, key=lambda r: (inds.index(r[0]), order[r[1]]))
 
 
-def borrow_figure(borrow: pd.DataFrame, oud, ind_oud, ref: str, folder: Path) -> Path:
-    """Odds ratio per doubling per indication, with and without borrowing."""
+def borrow_figure(borrow: pd.DataFrame, oud, ind_oud, anchor: str, folder: Path) -> Path:
+    """Odds ratio of the anchor dose contrast per indication, each way of borrowing."""
     rows = _slope_rows(borrow, oud, ind_oud)
-    colours = {
-        "with borrowing": "#1b6ca8",
-        "without borrowing": "#c0392b",
-        "opioid-only analysis": "0.35",
-    }
+    colours = {WITH: "#1b6ca8", PRIOR: "#7d3c98", WITHOUT: "#c0392b", OUD_ONLY: "0.35"}
     fig, ax = plt.subplots(figsize=(8, 3.8))
     y, ticks, labels, prev = 0.0, [], [], None
     for ind, label, lo, mid, hi in rows:
@@ -253,11 +254,11 @@ def borrow_figure(borrow: pd.DataFrame, oud, ind_oud, ref: str, folder: Path) ->
     ax.axvline(1, color="0.4", lw=1, ls=":")
     ax.set_xscale("log")
     ax.set_yticks(ticks, labels)
-    ax.set_xlabel(f"odds ratio of abstinence per doubling of (1 + exposure / {ref}), log scale")
-    ax.set_title("Slope per indication, with and without borrowing", fontsize=11)
+    ax.set_xlabel(f"odds ratio of abstinence, {anchor}, log scale")
+    ax.set_title("Dose contrast per indication, with and without borrowing", fontsize=11)
     ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xticks([0.8, 1, 1.25, 1.5, 2, 2.5, 3])
+    ax.set_xticks([0.5, 1, 2, 4, 8])
     xmax = np.exp(max(r[4] for r in rows))
     ax.set_xlim(min(0.8, np.exp(min(r[2] for r in rows)) * 0.95), xmax * 1.6)
     ax.grid(alpha=0.3, axis="x")

@@ -87,7 +87,9 @@ def divergence_check(spec, fit: bk.Fit) -> tuple | None:
     again = fit_spec(spec, target_accept=CHECK_TARGET_ACCEPT)
     d2 = next(c for c in again.checks if c.name == "divergences")
     focus = spec.questions[0].indication
-    return CHECK_TARGET_ACCEPT, int(d2.value), again.summary().loc[f"beta_dose[{focus}]"]
+    summary = again.summary()
+    name = "dose_contrast" if f"dose_contrast[{focus}]" in summary.index else "beta_dose"
+    return CHECK_TARGET_ACCEPT, int(d2.value), summary.loc[f"{name}[{focus}]"]
 
 
 def fit_all(specs: dict, *, robustness: bool = True) -> Analyses:

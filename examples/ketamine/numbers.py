@@ -8,9 +8,26 @@ import numpy as np
 import pandas as pd
 
 import bayeskit as bk
-from bayeskit.questions import answer_questions, effect_draws, question_answer
+from bayeskit.questions import (
+    BORROWING_FITS,
+    answer_questions,
+    effect_draws,
+    question_answer,
+)
 
 from .fits import Analyses
+
+#: the borrowing table's rows: exchangeable slopes, separate slopes, informative prior
+WITH, WITHOUT, PRIOR = BORROWING_FITS[True], BORROWING_FITS[False], BORROWING_FITS["prior"]
+
+
+def anchor_text(fit: bk.Fit) -> str:
+    """Return the doses and route of the fit's anchor dose contrast ('2 vs 0.2 mg/kg IM')."""
+    from .fmt import ROUTE_NAMES, dose
+
+    low, high, route = fit.data.anchor
+    code = fit.data.route[route]
+    return f"{dose(high)} vs {dose(low)} mg/kg {ROUTE_NAMES.get(code, code)}"
 
 
 def p_slope_positive(fit: bk.Fit, indication: str) -> float:
@@ -163,13 +180,29 @@ class SudNumbers:
 
     @property
     def b_with(self) -> pd.Series:
-        """The focus slope's summary with borrowing."""
-        return self.borrow.loc[(self.focus, "with borrowing")]
+        """The focus dose contrast's summary with borrowing (exchangeable slopes)."""
+        return self.borrow.loc[(self.focus, WITH)]
 
     @property
     def b_alone(self) -> pd.Series:
-        """The focus slope's summary without borrowing."""
-        return self.borrow.loc[(self.focus, "without borrowing")]
+        """The focus dose contrast's summary without borrowing."""
+        return self.borrow.loc[(self.focus, WITHOUT)]
+
+    @property
+    def b_prior(self) -> pd.Series | None:
+        """The focus dose contrast's summary under the informative prior, if fitted."""
+        key = (self.focus, PRIOR)
+        return self.borrow.loc[key] if key in self.borrow.index else None
+
+    @property
+    def parameter(self) -> str:
+        """The borrowing table's parameter (``dose_contrast``, else ``beta_dose``)."""
+        return str(self.borrow["parameter"].iloc[0])
+
+    @property
+    def anchor(self) -> str:
+        """What the dose contrast compares."""
+        return anchor_text(self.fit)
 
 
 def sud_numbers(a: Analyses) -> SudNumbers:

@@ -11,7 +11,6 @@ import bayeskit as bk
 
 from . import figures
 from .fits import Analyses, fit_all, load_specs
-from .fmt import ref_text
 from .numbers import OudNumbers, OwNumbers, SudNumbers, oud_numbers, ow_numbers, sud_numbers
 from .page import render
 
@@ -33,7 +32,7 @@ def draw_figures(o: OudNumbers, w: OwNumbers, s: SudNumbers, folder: Path) -> li
     return [
         figures.oud_figure(o.fit, o.tab, o.q1, o.q3, str(o.spec.data.timepoint), folder),
         figures.ow_figure(w.fit, w.tab, w.spec, folder),
-        figures.borrow_figure(s.borrow, o.fit, o.indication, ref_text(s.spec), folder),
+        figures.borrow_figure(s.borrow, o.fit, o.indication, s.anchor, folder),
     ]
 
 

@@ -302,12 +302,18 @@ def sud_data_and_model(s: SudNumbers) -> list[str]:
     priors = s.spec.priors
     out += [
         "### Model\n",
-        f"As in section 1, with one slope per indication. With borrowing the slopes are "
-        f"exchangeable: `beta_dose[indication]` ~ Normal(`beta_dose_mu`, `indication_sd`), "
-        f"`indication_sd` ~ {priors.get('indication_sd', 'default')}; without "
-        f"borrowing each gets its own `beta_dose` ~ {priors.get('beta_dose')} (the "
-        "trial-level SDs and the bias terms are still shared, so the no-borrowing OUD slope "
-        "is not identical to section 1). Non-randomised studies get a bias with SD "
+        f"As in section 1, with one slope per indication, put on the scale of the dose "
+        f"contrast {s.anchor} (`dose_contrast`). With borrowing (as specified) the slopes "
+        f"are exchangeable: `dose_contrast[indication]` ~ Normal(common mean, "
+        f"`indication_sd`), `indication_sd` ~ {priors.get('indication_sd', 'default')}; "
+        f"without borrowing each gets its own `dose_contrast` ~ "
+        f"{priors.get('dose_contrast')} (the trial-level SDs and the bias terms are still "
+        "shared, so the no-borrowing OUD contrast is not identical to section 1). The third "
+        'way (`borrowing = "prior"`) fits the other indications alone and uses their '
+        f"posterior for the {s.focus} contrast as an informative robust mixture prior "
+        "(a weight on it, its variance inflated, the spec's own prior as the robust "
+        "component), with its effective sample size (RBesT's ELIR method). Non-randomised "
+        "studies get a bias with SD "
         + ", ".join(f"{k} {v:g}" for k, v in (s.spec.model.bias_sd or {}).items())
         + ".\n",
     ]
@@ -318,15 +324,14 @@ def sud_results(s: SudNumbers, o: OudNumbers) -> list[str]:
     """Tabulate the slopes with and without borrowing and the question; show the figure."""
     return [
         "### Results\n",
-        borrow_table_md(s.borrow, s.fit, s.alone, o.fit, o.indication),
+        borrow_table_md(s.borrow, o.fit, o.indication),
         "",
         binary_question_table(s.answers, s.spec, alone=(s.question.label, s.pred_alone)),
         "",
         f"![Slopes with and without borrowing](figures/{BORROW_FIGURE})\n",
-        f"*Odds ratio per doubling of (1 + E / {ref_text(s.spec)}), "
-        "median and 95% "
-        "CrI, per indication, with and without borrowing, and from the opioid-only analysis "
-        "of section 1.*\n",
+        f"*Odds ratio of abstinence for {s.anchor}, median and 95% CrI, per indication: "
+        "with borrowing (exchangeable slopes), with the informative prior, without "
+        "borrowing, and from the opioid-only analysis of section 1.*\n",
     ]
 
 
@@ -378,7 +383,8 @@ def sud_caveats(a: Analyses, s: SudNumbers) -> list[str]:
         w = s.b_with
         out.append(
             f"- A check refit with `target_accept` = {ta} had "
-            f"{plural(divergences, 'divergent transition')}; {s.focus} slope (with borrowing) "
+            f"{plural(divergences, 'divergent transition')}; {s.focus} `{s.parameter}` "
+            "(with borrowing) "
             f"{num(row['q50'])} ({ci(num(row['q2.5']), num(row['q97.5']))}) against "
             f"{num(w['q50'])} ({ci(num(w['q2.5']), num(w['q97.5']))}) in the main fit."
         )

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 
 from .fmt import ROUTE_NAMES, dose, md_table, num, pct, prob, q, sig, study_name
-from .numbers import p_slope_positive
 
 
 def diag_value(c) -> str:
@@ -222,15 +221,17 @@ def _slope_row(ind: str, label: str, b, p: float) -> list:
     ]
 
 
-def borrow_table_md(borrow: pd.DataFrame, sud, sud_alone, oud, ind_oud) -> str:
-    """Each indication's slope with and without borrowing, and the OUD-only analysis."""
-    rows = []
-    for (ind, label), b in borrow.iterrows():
-        f = sud if label == "with borrowing" else sud_alone
-        rows.append(_slope_row(ind, label, b, p_slope_positive(f, ind)))
-    s = oud.summary().loc[f"beta_dose[{ind_oud}]"]
-    label = "opioid-only analysis (section 1)"
-    rows.append(_slope_row(ind_oud, label, s, p_slope_positive(oud, ind_oud)))
+def borrow_table_md(borrow: pd.DataFrame, oud, ind_oud) -> str:
+    """Each indication's dose contrast under each way of borrowing, and the OUD-only fit.
+
+    The rows are bayeskit's borrowing table (:func:`bayeskit.questions.borrowing_table`);
+    P(> 0) is its ``prob_positive``, and for the section 1 analysis counted here.
+    """
+    name = str(borrow["parameter"].iloc[0])
+    rows = [_slope_row(ind, label, b, b["prob_positive"]) for (ind, label), b in borrow.iterrows()]
+    s = oud.summary().loc[f"{name}[{ind_oud}]"]
+    p_oud = float((oud.idata["posterior"][name].sel(indication=ind_oud) > 0).mean())
+    rows.append(_slope_row(ind_oud, "opioid-only analysis (section 1)", s, p_oud))
     rows.sort(key=lambda r: r[0] != ind_oud)
-    head = ["indication", "fit", "`beta_dose` median", "95% CrI", "OR per doubling", "95% CrI"]
-    return md_table(head + ["P(slope > 0)"], rows, "llrrrrr")
+    head = ["indication", "fit", f"`{name}` median (log-OR)", "95% CrI", "odds ratio", "95% CrI"]
+    return md_table(head + ["P(> 0)"], rows, "llrrrrr")
