@@ -65,6 +65,8 @@ def repeated_effects(
     if wanted is not None and "outcome" in rows:
         rows = rows[rows["outcome"].isin(wanted)]
     varying = [c for c in ("outcome", "timepoint") if c in rows]
+    if not varying:
+        return {}, []
     if chosen is not None and "timepoint" in rows:
         # the outcomes a study reports at a selected timepoint, at every timepoint
         selected = rows[rows["timepoint"].isin(chosen)]
