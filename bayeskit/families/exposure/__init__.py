@@ -51,7 +51,8 @@ class ExposureOptions(Options):
     case_reports: Literal["describe", "pool"] = "describe"
     #: a study with several selected outcomes or timepoints: its first only (in the order
     #: listed), or each as a sub-study with its own baseline, sharing the study's deviation
-    #: and bias, each log-likelihood weighted 1/m (m sub-studies: the same patients)
+    #: and bias, each log-likelihood and baseline prior weighted 1/m (m sub-studies: the same
+    #: patients)
     repeated: Literal["first", "all"] = "first"
 
 
