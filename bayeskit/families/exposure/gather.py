@@ -41,7 +41,8 @@ def gather(
     of a study becomes a sub-study ``"STUDY [outcome, timepoint]"`` (naming only what
     varies) with the original name in column ``parent``; the model gives the sub-studies
     their own baselines, their study's deviation and bias, and weights 1/m (m
-    sub-studies) on their log-likelihoods (:func:`~bayeskit.families.exposure.model.build`).
+    sub-studies) on their log-likelihoods and baseline priors
+    (:func:`~bayeskit.families.exposure.model.build`).
 
     Examples
     --------

@@ -51,6 +51,12 @@ several studies share a research group (a ``group`` column), a shared random eff
 randomised or not. Alternatively a power-prior weight per design multiplies that
 design's log-likelihood.
 
+A study reporting several selected outcomes or timepoints (``repeated = "all"``, see
+:func:`~bayeskit.families.exposure.gather.gather`) enters as m sub-studies, each with its
+own baseline, all sharing the study's ``delta`` and bias (dim ``parent``); each
+sub-study's log-likelihood and baseline prior are weighted 1/m, so that the patients
+measured m times count once (working independence with weights, a composite likelihood).
+
 Indications (OUD, AUD, CUD, ...) share information through their slopes:
 ``beta[indication] ~ Normal(beta_mu, indication_sd)``; the prior on ``indication_sd``
 says how exchangeable they are (a small scale borrows strongly).
