@@ -109,7 +109,8 @@ def test_both_krupitsky_timepoints_barely_move_the_within_evidence_answer():
     # log-OR of 1.31 and 1.39: a similar odds ratio, the later one less informative (one
     # event). On a grid (tau and the group effect at their priors) the posterior mean of
     # the contrast is 0.771 from 12 months, 0.748 from 24 months and 0.764 from both
-    # weighted 1/2: the answer should barely move, and not up. About 20 s (compile cache).
+    # weighted 1/2: the answer should barely move (by -0.007 there; Monte Carlo error of
+    # each mean here is about 0.02). About 20 s (compile cache).
     from bayeskit.families.exposure.repeated import repeated_alternatives
     from bayeskit.questions import answer_questions
     from bayeskit.robustness import answer_rows, refit
@@ -128,6 +129,6 @@ def test_both_krupitsky_timepoints_barely_move_the_within_evidence_answer():
 
     before, after = effect(fitted), effect(both)
     # seed 20261123: mean 0.768 -> 0.730, P(benefit) 0.875 -> 0.857
-    assert -0.15 < after["mean"] - before["mean"] < 0.0
-    assert 0.8 < after["prob_benefit"] < before["prob_benefit"] < 0.95
+    assert abs(after["mean"] - before["mean"]) < 0.1
+    assert 0.8 < after["prob_benefit"] < 0.95 and 0.8 < before["prob_benefit"] < 0.95
     assert (after["q97.5"] - after["q2.5"]) > 0.95 * (before["q97.5"] - before["q2.5"])
