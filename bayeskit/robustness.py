@@ -53,11 +53,23 @@ class Alternative:
     priors: dict[str, str] = field(default_factory=dict)
     #: a data variant of the derived counts (:data:`bayeskit.evidence.ranges.VARIANTS`)
     data_variant: str | None = None
+    #: the spec's data selection changed for this refit (``outcome``, ``timepoint``)
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 #: functions ``(fit, spec) -> list[Alternative]`` whose alternatives are added to the
 #: table: the hook for derived-count variants and informative-prior borrowing
 EXTRA_ALTERNATIVES: list[Callable[[Any, Any], list[Alternative]]] = []
+
+
+def _repeated_effects(fit, spec) -> list[Alternative]:
+    """All outcomes and timepoints of a study that reports several (exposure-response)."""
+    from bayeskit.families.exposure.repeated import repeated_alternatives
+
+    return repeated_alternatives(fit, spec)
+
+
+EXTRA_ALTERNATIVES.append(_repeated_effects)
 
 
 def alternatives(fit, spec) -> list[Alternative]:
@@ -228,6 +240,7 @@ def refit(spec, alternative: Alternative, *, draws: int, tune: int, chains: int)
     kwargs = spec.fit_kwargs()
     kwargs["model_options"] = dict(kwargs.get("model_options") or {}) | alternative.model_options
     kwargs["priors"] = dict(kwargs.get("priors") or {}) | alternative.priors
+    kwargs |= alternative.data
     kwargs |= {"draws": draws, "tune": tune, "chains": chains}
     return fit(alternative_data(spec, alternative), **kwargs)
 

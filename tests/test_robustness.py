@@ -25,7 +25,7 @@ SPECS = ["oud_abstinence", "ow_withdrawal", "sud_abstinence"]
 
 def _build(spec, alt: Alternative | None = None):
     """The spec's model (and a fit-like record of its settings and data), unsampled."""
-    kw = spec.fit_kwargs()
+    kw = spec.fit_kwargs() | (alt.data if alt else {})
     options = dict(kw["model_options"]) | (alt.model_options if alt else {})
     priors = dict(kw["priors"]) | (alt.priors if alt else {})
     fam = get_family("exposure-response")

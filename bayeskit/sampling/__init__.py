@@ -8,6 +8,8 @@ inside the functions, so that importing this module (and the exact engine) stays
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 
@@ -73,10 +75,14 @@ def sample(
             nuts_sampler=sampler,
         )
     pm.compute_log_likelihood(idata, model=model, progressbar=False)
-    prior = pm.sample_prior_predictive(draws=draws, model=model, random_seed=int(seeds[1]))
-    ppc = pm.sample_posterior_predictive(
-        idata, model=model, random_seed=int(seeds[2]), progressbar=False
-    )
+    with warnings.catch_warnings():
+        # weighted rows enter as Potentials and have no predictive draws, as documented
+        # where they are added (power priors, repeated effects weighted 1/m)
+        warnings.filterwarnings("ignore", "The effect of Potentials", UserWarning)
+        prior = pm.sample_prior_predictive(draws=draws, model=model, random_seed=int(seeds[1]))
+        ppc = pm.sample_posterior_predictive(
+            idata, model=model, random_seed=int(seeds[2]), progressbar=False
+        )
     for tree in (prior, ppc):
         for name, child in tree.children.items():
             if name not in idata.children:

@@ -48,6 +48,7 @@ SAMPLE_OPTIONS = {
     "designs": ["rct"],
     "outcome_sd": {"cows": 4.0},
     "case_reports": "describe",
+    "repeated": "all",
     "rho": 0.3,
     "steps": [0.05],
     "alternative": "less",

@@ -60,6 +60,11 @@ class ExposureOptions(Options):
     #: case reports and case series: described beside the fit (default), or pooled, which
     #: needs a stated directional natural-course bias mean for each in ``bias_mean``
     case_reports: Literal["describe", "pool"] = "describe"
+    #: a study with several selected outcomes or timepoints: its first only (in the order
+    #: listed), or each as a sub-study with its own baseline, sharing the study's deviation
+    #: and bias, each log-likelihood and baseline prior weighted 1/m (m sub-studies: the same
+    #: patients)
+    repeated: Literal["first", "all"] = "first"
 
 
 class ExposureResponse(Family):
@@ -122,11 +127,11 @@ class ExposureResponse(Family):
     # designs: a quadrature over all of that per study is not clean, so LOO stays
     # conditional there and says so.
     conditional_loo_note = (
-        "exposure-response (arm-based, or with power-prior weights) keeps each "
-        "observation's likelihood given its study's random effects (deviation, baseline, "
-        "design bias): conditional LOO, which says how well an arm or contrast is "
-        "predicted once its study's effects are known, not how well a new study is "
-        "predicted; a high Pareto k is common there"
+        "exposure-response (arm-based, with power-prior weights, or with sub-studies "
+        "weighted 1/m) keeps each observation's likelihood given its study's random "
+        "effects (deviation, baseline, design bias): conditional LOO, which says how "
+        "well an arm or contrast is predicted once its study's effects are known, not how "
+        "well a new study is predicted; a high Pareto k is common there"
     )
 
     @override
@@ -165,6 +170,7 @@ class ExposureResponse(Family):
             timepoint=timepoint,
             outcome_sd=options.outcome_sd,
             sd_change=effect_options.get("sd_change"),
+            repeated=options.repeated,
         )
         for rows in (arms, contrasts):
             missing = [c for c in REQUIRED_COLUMNS if len(rows) and c not in rows]

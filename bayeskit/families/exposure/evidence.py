@@ -85,13 +85,26 @@ def randomised_contrasts(data: ExposureData) -> pd.DataFrame:
             if ctl.empty:
                 continue
             for _, arm in grp[grp["treated"] == 1].iterrows():
-                rows.append((arm["study"], arm["indication"], _regimen(arm), _regimen(ctl.iloc[0])))
+                rows.append((_trial(arm), arm["indication"], _regimen(arm), _regimen(ctl.iloc[0])))
     con = data.contrasts
     if len(con):
         for _, c in con[con["design"].isin(RANDOMISED)].iterrows():
             ctl = _regimen(c, "control_")
-            rows.append((c["study"], c["indication"], _regimen(c), ctl))
-    return pd.DataFrame(rows, columns=["study", "indication", "experimental", "control"])
+            rows.append((_trial(c), c["indication"], _regimen(c), ctl))
+    # sub-studies of one trial (repeated = "all") are one randomised comparison
+    seen, unique = set(), []
+    for row in rows:
+        key = (row[0], row[1], row[2].text(), row[3].text())
+        if key not in seen:
+            seen.add(key)
+            unique.append(row)
+    return pd.DataFrame(unique, columns=["study", "indication", "experimental", "control"])
+
+
+def _trial(row: pd.Series) -> str:
+    """Return the study a row belongs to: its ``parent`` when it is a sub-study."""
+    parent = row.get("parent")
+    return str(parent) if isinstance(parent, str) else str(row["study"])
 
 
 def observed_doses(data: ExposureData, indication: str) -> str:

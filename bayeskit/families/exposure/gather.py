@@ -30,12 +30,19 @@ def gather(
     timepoint: str | Sequence[str] | None,
     outcome_sd: Mapping[str, float] | None = None,
     sd_change: float | None = None,
+    repeated: str = "first",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (binary arms, contrasts) for the exposure-response model.
 
     ``outcomes`` lists the outcome names that measure the same construct, in order of
-    preference: a study reporting several contributes only its first (so one study is
-    never counted twice).
+    preference; ``timepoint`` one timepoint or several. With ``repeated = "first"`` a
+    study reporting several of them contributes only its first outcome (so one study is
+    never counted twice). With ``repeated = "all"`` each selected outcome and timepoint
+    of a study becomes a sub-study ``"STUDY [outcome, timepoint]"`` (naming only what
+    varies) with the original name in column ``parent``; the model gives the sub-studies
+    their own baselines, their study's deviation and bias, and weights 1/m (m
+    sub-studies) on their log-likelihoods and baseline priors
+    (:func:`~bayeskit.families.exposure.model.build`).
 
     Examples
     --------
@@ -49,7 +56,14 @@ def gather(
     Traceback (most recent call last):
     ...
     bayeskit.errors.UserError: study KRUPITSKY2002 reports several timepoints; ...
+    >>> arms, _ = gather([ev], scale="logit", outcomes="abstinence",
+    ...                  timepoint=["12 months", "24 months"], repeated="all")
+    >>> sorted(set(zip(arms["study"], arms["parent"])))  # doctest: +NORMALIZE_WHITESPACE
+    [('KRUPITSKY2002 [12 months]', 'KRUPITSKY2002'),
+     ('KRUPITSKY2002 [24 months]', 'KRUPITSKY2002'), ('KRUPITSKY2007', 'KRUPITSKY2007')]
     """
+    if repeated not in ("first", "all"):
+        raise UserError(f'option repeated must be "first" or "all" (got {repeated!r})')
     wanted = _as_list(outcomes)
     timepoints = _as_list(timepoint)
     outcome_sd = dict(outcome_sd or {})
@@ -63,6 +77,8 @@ def gather(
                 c = c[c["timepoint"].isin(timepoints)]
             if "sei" not in c:
                 c["sei"] = np.sqrt(c["vi"])
+            if repeated == "all":
+                c = _sub_studies(c)
             contrasts.append(c)
             continue
         t = table.copy()
@@ -72,7 +88,10 @@ def gather(
             t = t[t["timepoint"].isin(timepoints)]
         if t.empty:
             continue
-        t = _first_outcome_per_study(t, wanted)
+        if repeated == "all":
+            t = _sub_studies(t)
+        else:
+            t = _first_outcome_per_study(t, wanted)
         binary = t["events"].notna() if "events" in t else pd.Series(False, index=t.index)
         if scale == "logit":
             arms.append(t[binary])
@@ -80,13 +99,19 @@ def gather(
             contrasts += _continuous_contrasts(t[~binary], outcome_sd, sd_change)
     arms_df = pd.concat(arms, ignore_index=True) if arms else pd.DataFrame()
     con_df = pd.concat(contrasts, ignore_index=True) if contrasts else pd.DataFrame()
-    if len(arms_df) and "timepoint" in arms_df and timepoint is None:
+    if len(arms_df) and "timepoint" in arms_df and repeated == "first":
         several = arms_df.groupby("study")["timepoint"].nunique()
         if (several > 1).any():
             raise UserError(
                 f"study {several[several > 1].index[0]} reports several "
-                "timepoints; choose one (timepoint in the spec)"
+                "timepoints; choose one (timepoint in the spec), or enter each as a "
+                'sub-study (option repeated = "all")'
             )
+    if repeated == "all" and len(con_df) and "parent" not in con_df:
+        con_df["parent"] = con_df["study"]
+    if repeated == "all" and len(con_df):
+        # SMDs computed from arms keep the study column but not always the others
+        con_df["parent"] = con_df["parent"].fillna(con_df["study"])
     return arms_df, con_df
 
 
@@ -96,6 +121,31 @@ def _first_outcome_per_study(t: pd.DataFrame, wanted: list[str] | None) -> pd.Da
     rank = t["outcome"].map({o: i for i, o in enumerate(wanted)})
     best = rank.groupby(t["study"]).transform("min")
     return t[rank == best]
+
+
+def _sub_studies(t: pd.DataFrame) -> pd.DataFrame:
+    """Name each outcome and timepoint of a study reporting several a sub-study of it.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"study": ["A", "A", "B"], "outcome": ["x", "y", "x"],
+    ...                   "timepoint": ["1 y", "1 y", "1 y"]})
+    >>> _sub_studies(t)[["study", "parent"]].values.tolist()
+    [['A [x]', 'A'], ['A [y]', 'A'], ['B', 'B']]
+    """
+    t = t.copy()
+    study = t["study"].astype(str)
+    t["parent"] = study
+    varying = [c for c in ("outcome", "timepoint") if c in t]
+    for column in varying:
+        several = t.groupby(study)[column].transform("nunique") > 1
+        part = np.where(several, t[column].astype(str), "")
+        t[f"_{column}_part"] = part
+    if not varying:
+        return t
+    parts = t[[f"_{c}_part" for c in varying]].agg(lambda r: ", ".join(p for p in r if p), axis=1)
+    t["study"] = np.where(parts != "", study + " [" + parts + "]", study)
+    return t.drop(columns=[f"_{c}_part" for c in varying])
 
 
 def _continuous_contrasts(t, outcome_sd, sd_change) -> list[pd.DataFrame]:

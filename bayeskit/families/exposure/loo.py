@@ -58,6 +58,8 @@ def contrast_log_likelihood(
     """
     if settings.get("likelihood", "contrast") != "contrast" or settings.get("design_weight"):
         return None
+    if getattr(data, "repeated", False):  # sub-studies enter with weights 1/m: conditional
+        return None
     draws = flat(posterior, "tau").shape[0]
     n_study = len(data.study)
     mean, sd, offset_bias = _bias_parts(data, posterior, settings, draws)

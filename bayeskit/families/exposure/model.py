@@ -51,6 +51,12 @@ several studies share a research group (a ``group`` column), a shared random eff
 randomised or not. Alternatively a power-prior weight per design multiplies that
 design's log-likelihood.
 
+A study reporting several selected outcomes or timepoints (``repeated = "all"``, see
+:func:`~bayeskit.families.exposure.gather.gather`) enters as m sub-studies, each with its
+own baseline, all sharing the study's ``delta`` and bias (dim ``parent``); each
+sub-study's log-likelihood and baseline prior are weighted 1/m, so that the patients
+measured m times count once (working independence with weights, a composite likelihood).
+
 Indications (OUD, AUD, CUD, ...) share information through their slopes:
 ``beta[indication] ~ Normal(beta_mu, indication_sd)``; the prior on ``indication_sd``
 says how exchangeable they are (a small scale borrows strongly).
@@ -122,6 +128,15 @@ class ExposureData:
     #: borrowing = "prior": what the source fit needs, and the informative prior it made
     borrow_request: dict | None = field(default=None, repr=False)
     borrowed: object | None = field(default=None, repr=False)
+    #: the studies whose outcomes or timepoints enter as sub-studies (``repeated = "all"``);
+    #: ``study`` then holds the sub-studies and ``study_parent`` indexes into ``parent``
+    parent: list[str] = field(default_factory=list)
+    study_parent: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+
+    @property
+    def repeated(self) -> bool:
+        """Whether a study has several sub-studies (its deviation and bias are shared)."""
+        return len(self.parent) < len(self.study)
 
 
 def _route_index(routes: list[str], values: pd.Series) -> np.ndarray:
@@ -212,8 +227,15 @@ def exposure_data(
     # every route of the table is in the model, so a regimen by a route no study used can
     # still be predicted: its bioavailability is then carried by its prior alone
     route_list = list(routes.index)
+    if "parent" in rows:
+        rows["parent"] = rows["parent"].fillna(rows["study"]).astype(str)
     group, study_group = _groups(rows, study)
+    parent, study_parent = _parents(rows, study)
     arms_out, con_out = _indexed(rows, study, route_list)
+    m = np.bincount(study_parent)[study_parent]  # sub-studies of each one's study
+    for part in (arms_out, con_out):
+        if len(part):
+            part["repeat_weight"] = 1.0 / m[part["study_idx"].to_numpy()]
     bio = routes.loc[route_list].rename(
         columns={"bioavailability": "mean", "bioavailability_sd": "sd"}
     )
@@ -233,7 +255,26 @@ def exposure_data(
         scale=scale,
         table=rows.drop(columns=["kind"]),
         measure="OR" if scale == "logit" else "SMD",
+        parent=parent,
+        study_parent=study_parent,
     )
+
+
+def _parents(rows: pd.DataFrame, study: list[str]) -> tuple[list[str], np.ndarray]:
+    """Return the original studies (column ``parent``) and each (sub-)study's index into them.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"study": ["A [x]", "A [y]", "B"], "parent": ["A", "A", "B"]})
+    >>> _parents(rows, ["A [x]", "A [y]", "B"])
+    (['A', 'B'], array([0, 0, 1]))
+    """
+    if "parent" not in rows:
+        return list(study), np.arange(len(study))
+    of = rows.assign(parent=rows["parent"].fillna(rows["study"])).drop_duplicates("study")
+    of = of.set_index(of["study"].astype(str))["parent"].astype(str)
+    parent = list(dict.fromkeys(of.loc[study]))
+    return parent, np.array([parent.index(of[s]) for s in study])
 
 
 def _groups(rows: pd.DataFrame, study: list[str]) -> tuple[list[str], np.ndarray]:
@@ -253,7 +294,11 @@ def _groups(rows: pd.DataFrame, study: list[str]) -> tuple[list[str], np.ndarray
             f"({', '.join(several.iloc[0])}); a study belongs to one group"
         )
     of_study = {s: (g[0] if g else None) for s, g in per_study.items()}
-    counts = pd.Series([g for g in of_study.values() if g]).value_counts()
+    # a group of one study's sub-studies is still a group of one study
+    parents = rows["parent"] if "parent" in rows else rows["study"]
+    parent_of = dict(zip(rows["study"].astype(str), parents.astype(str), strict=True))
+    pairs = {(parent_of.get(s, s), g) for s, g in of_study.items() if g}
+    counts = pd.Series([g for _, g in pairs]).value_counts()
     group = sorted(counts[counts > 1].index)
     return group, np.array(
         [group.index(of_study[s]) if of_study[s] in group else -1 for s in study]
@@ -461,7 +506,8 @@ def build(
         effect_of = _effect_function(F, slope, ed50, beta_sessions, route_eff, form, sessions, ref)
 
         tau = priors["tau"].to_pymc("tau")
-        dz = pm.Normal("delta_z", 0.0, 1.0, dims="study")
+        # sub-studies of one study (repeated = "all") share its deviation: one trial
+        dz = _standard_normal_per_study(data, "delta_z")
         delta = pm.Deterministic("delta", tau * dz, dims="study")
         shift, factor = _bias(
             data,
@@ -581,8 +627,10 @@ def _baselines(data: ExposureData, priors: dict, likelihood: str, eff0):
         alpha_mu = priors["baseline"].to_pymc("alpha_mu", dims="indication")
         alpha_sd = priors["baseline_sd"].to_pymc("alpha_sd")
         az = pm.Normal("alpha_z", 0.0, 1.0, dims="study")
+        _temper_sub_studies(data, az)
         return pm.Deterministic("alpha", alpha_mu[ind_of_study] + alpha_sd * az, dims="study")
     alpha = priors["baseline"].to_pymc("alpha", dims="study")
+    _temper_sub_studies(data, alpha)
     s_idx = data.arms["study_idx"].to_numpy()
     # the reference arm's effect, once per study (every arm of a study carries it)
     first = np.array(
@@ -602,6 +650,25 @@ def _baselines(data: ExposureData, priors: dict, likelihood: str, eff0):
     return alpha
 
 
+def _temper_sub_studies(data: ExposureData, baseline) -> None:
+    """Weight a sub-study's baseline prior 1/m, as its likelihood (``repeated = "all"``).
+
+    A sub-study's whole contribution, its likelihood and the prior of its own nuisance
+    baseline, is weighted 1/m. Weighting the likelihood alone would let the baseline
+    prior pull harder on each of m half-informed baselines than on one fully informed
+    one: a study copied at a second timepoint would then move the answer (on the
+    Krupitsky 2002 arms, by -0.1 on the log odds ratio's posterior mean, found on a grid).
+    With both weighted, the copy leaves the density unchanged where the copies'
+    baselines agree.
+    """
+    import pymc as pm
+
+    if not data.repeated:
+        return
+    w = 1.0 / np.bincount(data.study_parent)[data.study_parent]
+    pm.Potential("baseline_weighted", ((w - 1.0) * pm.logp(baseline, baseline)).sum())
+
+
 def _coords(data: ExposureData) -> dict:
     """Return the model's coordinates: study, route, indication; design, arm, contrast."""
     coords = {"study": data.study, "route": data.route, "indication": data.indication}
@@ -609,6 +676,8 @@ def _coords(data: ExposureData) -> dict:
         coords["design"] = data.design
     if data.group:
         coords["group"] = data.group
+    if data.repeated:
+        coords["parent"] = data.parent
     if len(data.arms):
         coords["arm"] = data.arms["label"].tolist()
     if len(data.contrasts):
@@ -728,6 +797,15 @@ def _borrowed_contrast(data: ExposureData, priors: dict, free: str, borrowed):
     return pm.Deterministic(free, pt.stack(parts), dims="indication")
 
 
+def _standard_normal_per_study(data: ExposureData, name: str):
+    """Add ``name ~ Normal(0, 1)`` per study; sub-studies (dim ``parent``) share their study's."""
+    import pymc as pm
+
+    if not data.repeated:
+        return pm.Normal(name, 0.0, 1.0, dims="study")
+    return pm.Normal(name, 0.0, 1.0, dims="parent")[data.study_parent]
+
+
 def _bias(data, priors, bias_form, bias_mean, bias_sd, direction, group_effect):
     """Add each study's bias on its relative effect; return (additive shift, factor).
 
@@ -752,7 +830,7 @@ def _bias(data, priors, bias_form, bias_mean, bias_sd, direction, group_effect):
             nonrand, [direction * means.get(d, 0.0) for d in np.array(data.design)[idx]], 0.0
         )
         sd = np.where(nonrand, [sds.get(d, 0.5) for d in np.array(data.design)[idx]], 0.0)
-        bz = pm.Normal("bias_z", 0.0, 1.0, dims="study")
+        bz = _standard_normal_per_study(data, "bias_z")
         terms.append(m + sd * bz)
     if group_effect and data.group:
         group_sd = priors["group_sd"].to_pymc("group_sd")
@@ -771,6 +849,9 @@ def _bias(data, priors, bias_form, bias_mean, bias_sd, direction, group_effect):
 def _observe(dist, params, name, rows, weights, observed, dim):
     """Observe rows; rows of a design with power-prior weight w < 1 add w x log-likelihood.
 
+    A sub-study of a study with m of them (``repeated = "all"``) has its weight times
+    1/m: its m effects were measured on the same patients, and working independence with
+    weights 1/m counts those patients once (a composite likelihood) instead of m times.
     Weighted rows enter through ``pm.Potential`` and so have no pointwise log-likelihood
     or posterior predictive draws; unweighted rows are ordinary observed variables.
     """
@@ -779,6 +860,8 @@ def _observe(dist, params, name, rows, weights, observed, dim):
     w = rows["design"].map(lambda d: float(weights.get(d, 1.0))).to_numpy()
     if np.any((w < 0) | (w > 1)):
         raise UserError("design weights (power priors) must lie in [0, 1]")
+    if "repeat_weight" in rows:
+        w = w * rows["repeat_weight"].to_numpy(float)
     if np.all(w == 1):
         # a data container, so that a compiled sampler can be reused with other outcomes
         data = pm.Data(f"{name}_data", observed, dims=dim)
