@@ -184,6 +184,17 @@ def reviewer_questions(a: Analyses, o: OudNumbers, w: OwNumbers, s: SudNumbers) 
         "the alternatives:",
         [(sud, sq, borrowing, _points)],
     )
+    block(
+        "9. Why use one timepoint or one outcome of a trial?",
+        "By default each trial enters once (Krupitsky 2002 at 12 months, Jovaisa 2006 with "
+        'peak mean arterial pressure). With `repeated = "all"` every reported timepoint or '
+        "outcome of a trial enters as a sub-study with its own baseline, sharing the trial's "
+        "deviation and bias, each weighted 1/m so that the same patients count once:",
+        [
+            (oud, oq, ["repeated measurements"], _points),
+            (ow, wq, ["repeated measurements"], num),
+        ],
+    )
     out += survivors(rob)
     return out
 
