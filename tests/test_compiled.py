@@ -173,6 +173,9 @@ def _draws_in_a_new_process(tmp_path, cache: str, *args: str, **env: str) -> lis
     return done.stdout.split()
 
 
+# 38-115 s (three fresh processes, the first compiling PyTensor's code from nothing); the
+# default suite keeps test_disk_cache_is_loaded_by_a_later_compile_and_matches_nutpies_compiler
+@pytest.mark.slow
 def test_fresh_compile_disk_cache_in_process_reuse_and_nutpies_compiler_give_one_set_of_draws(
     tmp_path,
 ):
