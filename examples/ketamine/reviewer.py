@@ -138,14 +138,19 @@ def reviewer_questions(a: Analyses, o: OudNumbers, w: OwNumbers, s: SudNumbers) 
         [(sud, sq, ["bias prior means", "non-randomised evidence"], _points)],
     )
     shapes = ["reference exposure", "dose-response shape"]
-    lo, hi = spread(oud, oq[0][1], "difference", shapes) if oq else (float("nan"),) * 2
+    nan2 = (float("nan"),) * 2
+    lo, hi = spread(oud, oq[0][1], "difference", shapes) if oq else nan2
+    extrap = [q for t, q, _ in oq if "extrapolated" in t]
+    xlo, xhi = spread(oud, extrap[0], "difference", shapes) if extrap else nan2
     block(
         "2. Does an arbitrary constant decide the answer?",
         "The reference exposure is a parameter with a prior, and the shape (log-linear or "
         "Emax) is a choice shown beside the other. The within-evidence answer (2 vs 0.2 "
         f"mg/kg) has medians from {_points(lo)} to {_points(hi)} points across fixed "
-        "reference exposures and shapes; the extrapolated answer against no ketamine moves "
-        "more, because no trial observed it.",
+        "reference exposures and shapes, the extrapolated answer against no ketamine from "
+        f"{_points(xlo)} to {_points(xhi)}: with the slope's prior on the randomised dose "
+        'contrast (`slope_scale = "contrast"`) these choices only move what no trial '
+        "observed.",
         [(oud, oq, ["reference exposure", "dose-response shape"], _points)],
     )
     block(
@@ -167,7 +172,11 @@ def reviewer_questions(a: Analyses, o: OudNumbers, w: OwNumbers, s: SudNumbers) 
         "No: the randomised evidence is peak mean arterial pressure and heart rate under "
         "anaesthesia, re-expressed as COWS points by an assumed SD (section 2). The case "
         "reports are pooled only with a stated natural-course bias; describing them "
-        "instead, or keeping only the RCT, gives:",
+        "instead, or keeping only the RCT, gives the rows below. Jovaisa's dose is an "
+        "hourly infusion rate (0.5 mg/kg/h, duration not retrieved) entered as a dose: "
+        "the question at 0.5 mg/kg IV is that trial's own contrast, so its answer does "
+        "not depend on the duration, but predictions at other doses read 0.5 mg/kg as "
+        "one hour's infusion.",
         [(ow, wq, ["bias prior means", "non-randomised evidence", "tau prior"], num)],
     )
     derived = sorted({x for x in rob_all(rob)["assumption"] if "derived" in str(x)})
