@@ -99,36 +99,57 @@ def sbc_normal_normal(
     >>> bool(ranks["rank"].between(0, 9).all())
     True
     """
-    from bayeskit.exact import exact_posteriors
+    from bayeskit.exact import posterior_grids
 
     if replicates < 1 or studies < 1 or draws < 1:
         raise UserError("replicates, studies and draws must be at least 1")
     rng = np.random.default_rng(seed)
     scale = float(np.nan_to_num(priors["tau"].ppf(0.5), nan=1.0)) or 1.0
     sei = np.linspace(0.5, 2.0, studies) * scale if sei is None else np.asarray(sei, float)
-    # simulate every replicate first (the random numbers in the order they always had),
-    # then compute all the posteriors at once: the exact engine's vectorised form
-    truths, ys, seeds = [], [], []
-    for _ in range(replicates):
-        mu = float(priors["mu"].ppf(rng.uniform()))
-        tau = float(priors["tau"].ppf(rng.uniform()))
-        theta = rng.normal(mu, tau, size=studies)
-        ys.append(rng.normal(theta, sei))
-        truths.append({"mu": mu, "tau": tau, "theta[S0]": theta[0]})
-        seeds.append(int(rng.integers(2**31)))
-    posts = exact_posteriors(np.array(ys), sei, fit_priors or priors)
-    rows = []
-    for rep, (post, truth, draw_seed) in enumerate(zip(posts, truths, seeds, strict=True)):
-        drawn = post.draw_arrays(draws, seed=draw_seed, chains=1)
-        sampled = {"mu": drawn["mu"], "tau": drawn["tau"], "theta[S0]": drawn["theta"][:, 0]}
-        for name, value in truth.items():
-            x = sampled[name]
-            rank = int(np.sum(x < value))
-            row = {"replicate": rep, "parameter": name, "truth": value, "rank": rank}
-            for level in LEVELS:
-                row[f"covered_{int(level * 100)}"] = bool(covered(rank, draws, level))
-            rows.append(row)
-    return pd.DataFrame(rows)
+    # simulate every replicate first, drawing the random numbers in the order they always
+    # had (two uniforms, the study effects, the estimates, a seed), then transform them
+    # all at once: rng.normal(loc, scale) is loc + scale x a standard normal, to the bit
+    u = np.empty((replicates, 2))
+    z_theta, z_y = np.empty((replicates, studies)), np.empty((replicates, studies))
+    seeds = np.empty(replicates, dtype=np.int64)
+    for rep in range(replicates):
+        u[rep] = rng.uniform(), rng.uniform()
+        z_theta[rep] = rng.standard_normal(studies)
+        z_y[rep] = rng.standard_normal(studies)
+        seeds[rep] = rng.integers(2**31)
+    mu = np.asarray(priors["mu"].ppf(u[:, 0]), dtype=float)
+    tau = np.asarray(priors["tau"].ppf(u[:, 1]), dtype=float)
+    theta = mu[:, None] + tau[:, None] * z_theta
+    ys = theta + sei * z_y
+    # every posterior at once (the exact engine's vectorised form), then each replicate's
+    # draws from its grid as ExactPosterior.draw_arrays makes them (same generator, same
+    # order), without building a posterior object and study table per replicate
+    taus, weights, _, _, m, V = posterior_grids(ys, sei, fit_priors or priors)
+    s2 = sei[0] ** 2
+    names = ("mu", "tau", "theta[S0]")
+    ranks = np.empty((replicates, 3), dtype=np.int64)
+    for rep in range(replicates):
+        draw = np.random.default_rng(int(seeds[rep]))
+        cell = draw.choice(weights.shape[1], size=draws, p=weights[rep])
+        tau_d = taus[rep, cell]
+        b = m[rep, cell, 0] + np.sqrt(V[rep, cell, 0, 0] + 1e-300) * draw.standard_normal(draws)
+        shrink = s2 / (s2 + tau_d**2)
+        theta0 = (1 - shrink) * ys[rep, 0] + shrink * b
+        # the noise of every study is drawn, as before, to keep the generator's order
+        noise = draw.standard_normal((draws, studies))[:, 0]
+        theta0 += np.sqrt((1 - shrink) * s2) * noise
+        ranks[rep] = (
+            np.sum(b < mu[rep]), np.sum(tau_d < tau[rep]), np.sum(theta0 < theta[rep, 0])
+        )  # fmt: skip
+    table = pd.DataFrame({
+        "replicate": np.repeat(np.arange(replicates), 3),
+        "parameter": np.tile(names, replicates),
+        "truth": np.column_stack([mu, tau, theta[:, 0]]).ravel(),
+        "rank": ranks.ravel(),
+    })  # fmt: skip
+    for level in LEVELS:
+        table[f"covered_{int(level * 100)}"] = covered(table["rank"].to_numpy(), draws, level)
+    return table
 
 
 def covered(rank, draws: int, level: float):

@@ -23,6 +23,9 @@ flat directions) and ``W(tau) = diag(1 / (sei^2 + tau^2))``:
 
 from __future__ import annotations
 
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -93,29 +96,30 @@ class ExactPosterior:
         Each block holds (grid, studies) arrays of at most :data:`BLOCK` elements, so that
         memory stays linear in the number of studies however fine the grid.
         """
-        d = self.data
-        k, n = len(d.yi), len(self.tau)
+        for sl in self._theta_slices():
+            yield self._theta_block(sl)
+
+    def _theta_slices(self) -> list[slice]:
+        k, n = len(self.data.yi), len(self.tau)
         step = max(1, BLOCK // max(n, 1))
+        return [slice(lo, min(lo + step, k)) for lo in range(0, k, step)]
+
+    def _theta_block(self, sl: slice):
+        """``(sl, means, variances)``: the (grid, studies) mixtures of the studies ``sl``."""
+        d = self.data
         if self.pooling == "none":
             var = np.diagonal(self.V, axis1=1, axis2=2)
-            for lo in range(0, k, step):
-                sl = slice(lo, min(lo + step, k))
-                yield sl, self.m[:, sl], var[:, sl]
-            return
-        Z = self._design()
+            return sl, self.m[:, sl], var[:, sl]
+        Z = self._design()[sl]
         p = Z.shape[1]
-        ZZ = (Z[:, :, None] * Z[:, None, :]).reshape(k, p * p)
-        Vflat = self.V.reshape(n, p * p)
-        t2 = self.tau[:, None] ** 2
-        for lo in range(0, k, step):
-            sl = slice(lo, min(lo + step, k))
-            s2 = d.sei[sl] ** 2
-            B = s2 / (s2 + t2)  # (grid, block) shrinkage
-            zm = self.m @ Z[sl].T
-            zVz = Vflat @ ZZ[sl].T  # z_i' V z_i at every tau
-            mean = (1 - B) * d.yi[sl] + B * zm
-            var = (1 - B) * s2 + B**2 * zVz
-            yield sl, mean, var
+        ZZ = (Z[:, :, None] * Z[:, None, :]).reshape(len(Z), p * p)
+        s2 = d.sei[sl] ** 2
+        B = s2 / (s2 + self.tau[:, None] ** 2)  # (grid, block) shrinkage
+        zm = self.m @ Z.T
+        zVz = self.V.reshape(len(self.tau), p * p) @ ZZ.T  # z_i' V z_i at every tau
+        mean = (1 - B) * d.yi[sl] + B * zm
+        var = (1 - B) * s2 + B**2 * zVz
+        return sl, mean, var
 
     def summary(self) -> pd.DataFrame:
         """Posterior mean, SD and 2.5/50/97.5% quantiles of every quantity, computed exactly.
@@ -136,8 +140,13 @@ class ExactPosterior:
         """
         k = len(self.data.study)
         theta = np.empty((k, 5))
-        for sl, mean, var in self._theta_mixtures():
-            theta[sl] = mixture_summaries(self.weight, mean, var)
+
+        def block(sl):
+            sl, mean, var = self._theta_block(sl)
+            return sl, mixture_summaries(self.weight, mean, var)
+
+        for sl, values in _map_blocks(block, self._theta_slices()):
+            theta[sl] = values
         theta_names = [f"theta[{s}]" for s in self.data.study]
         if self.pooling == "none":
             names, values = theta_names, theta
@@ -520,6 +529,39 @@ def exact_posteriors(
     yi = np.atleast_2d(np.asarray(yi, dtype=float))
     sei = np.broadcast_to(np.asarray(sei, dtype=float), yi.shape)
     n, k = yi.shape
+    taus, w, u, du, m, V = posterior_grids(yi, sei, priors, grid=grid)
+    labels = [f"S{i}" for i in range(k)]
+    index = pd.Index(labels)  # one index for every table: building it is most of a table
+    X = pd.DataFrame(index=index)
+    out = []
+    for i in range(n):
+        table = pd.DataFrame({"yi": yi[i]}, index=index)
+        data = StudyData(labels, yi[i], sei[i], X, None, table)
+        du_i = float(du[i])
+        out.append(ExactPosterior(data, "partial", taus[i], w[i], u[i], du_i, m[i], V[i], priors))
+    return out
+
+
+def posterior_grids(yi: np.ndarray, sei: np.ndarray, priors: dict, *, grid: int = GRID) -> tuple:
+    """Return the grids behind :func:`exact_posteriors` as arrays, for callers needing no tables.
+
+    Returns ``(taus, weights, u, du, m, V)``: tau's grid points and their posterior
+    weights (data sets x grid), the points as prior probabilities and each data set's
+    cell width, and mu's conditional mean and variance at each point (data sets x grid
+    x 1, and x 1 x 1). Simulation-based calibration draws from these directly: building
+    a posterior object (and its study table) per replicate was most of its time.
+
+    Examples
+    --------
+    >>> from bayeskit.priors import parse_prior
+    >>> priors = {"mu": parse_prior("Normal(0, 5)"), "tau": parse_prior("HalfCauchy(5)")}
+    >>> taus, w, u, du, m, V = posterior_grids(np.array([[28, 8, -3.0]]), [15, 10, 16], priors)
+    >>> taus.shape, round(float(w.sum()), 12), m.shape
+    ((1, 2000), 1.0, (1, 2000, 1))
+    """
+    yi = np.atleast_2d(np.asarray(yi, dtype=float))
+    sei = np.broadcast_to(np.asarray(sei, dtype=float), yi.shape)
+    n = yi.shape[0]
     if not priors["mu"].is_normal:
         raise UserError(
             f"the exact engine needs a Normal (or Flat) prior on mu; got {priors['mu']}: "
@@ -555,16 +597,7 @@ def exact_posteriors(
         hi = np.minimum(hi, u[rows, last] + du)
     w = np.exp(loglik - top)
     w /= w.sum(axis=1, keepdims=True)
-    labels = [f"S{i}" for i in range(k)]
-    index = pd.Index(labels)  # one index for every table: building it is most of a table
-    X = pd.DataFrame(index=index)
-    out = []
-    for i in range(n):
-        table = pd.DataFrame({"yi": yi[i]}, index=index)
-        data = StudyData(labels, yi[i], sei[i], X, None, table)
-        du_i = float(du[i])
-        out.append(ExactPosterior(data, "partial", taus[i], w[i], u[i], du_i, m[i], V[i], priors))
-    return out
+    return taus, w, u, du, m, V
 
 
 def _conditional_many(yi, sei, b0: float, P0: float, taus):
@@ -668,6 +701,42 @@ def _no_pooling(data: StudyData, priors: dict) -> ExactPosterior:
         np.diag(var)[None],
         priors,
     )
+
+
+def _map_blocks(fn, blocks):
+    """Yield ``fn(block)`` for each block in order, computed in threads when there are cores.
+
+    NumPy's and SciPy's element-wise functions release the GIL, so the blocks of many
+    studies' quantiles (the normal CDF over grid x studies) run side by side; at most
+    one block per thread waits in memory, keeping memory linear in the number of studies.
+    Each block is computed as it would be alone, so the numbers do not depend on the
+    number of threads. (A plain thread pool: Dask would serialise the blocks it sends.)
+    """
+    workers = min(os.cpu_count() or 1, 4)
+    iterator = iter(blocks)
+    first = next(iterator, None)
+    if first is None:
+        return
+    second = next(iterator, None)
+    if second is None or workers == 1:  # one block (most fits): no thread to start
+        yield fn(first)
+        if second is not None:
+            yield fn(second)
+            yield from map(fn, iterator)
+        return
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread per block: the weighted sums are matrix-vector products, which
+    # OpenBLAS's own threads made slower here (1.4 s against 0.95 s for four blocks of
+    # 1,900 x 1,000 on 2 cores), and the blocks already keep every core busy
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        pending = deque([pool.submit(fn, first), pool.submit(fn, second)])
+        for item in iterator:
+            if len(pending) >= workers:
+                yield pending.popleft().result()
+            pending.append(pool.submit(fn, item))
+        while pending:
+            yield pending.popleft().result()
 
 
 def mixture_summaries(w, mean, var, qs=QUANTILES) -> np.ndarray:
