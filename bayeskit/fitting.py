@@ -293,6 +293,7 @@ def fit(
     model_options: Mapping[str, Any] | None = None,
     exclude: Sequence[str] = (),
     auto_refit: bool = True,
+    posterior_only: bool = False,
 ) -> Fit:
     """Fit a Bayesian meta-analysis.
 
@@ -348,6 +349,13 @@ def fit(
         best attempt (fewest divergences, then agreement with the exact posterior; the
         later on a tie), which is the last one unless a refit made things worse;
         ``settings["returned_attempt"]`` says which. Default True.
+    posterior_only : bool
+        MCMC only: draw the posterior and nothing more: no prior draws, no prior or
+        posterior predictive draws, no pointwise log-likelihood (so no LOO and no
+        Pareto-k check in the verdict). The posterior draws are the same as without it
+        (same seed). For refits that read only the posterior (``robustness.csv``); each
+        of those groups costs a compiled PyTensor function and a loop over draws. Default
+        False.
     effect_options : dict, optional
         Passed to :func:`bayeskit.effects` (``add``, ``to``, ``ri``, ``sd_change``, ...).
     exclude : list of str
@@ -401,11 +409,15 @@ def fit(
         # methods text says where each prior came from (bayeskit.report.methods)
         "priors_given": sorted(priors or {}),
     }
+    if posterior_only:
+        settings["posterior_only"] = True
     if engine == "exact":
         draw = functools.partial(_exact_draws, fam, prepared, chosen, post, draws, chains, seed)
         return Fit(None, None, fam.name, "exact", prepared, chosen, settings, exact=post, draw=draw)
     settings["auto_refit"] = bool(auto_refit)
     sampling = {"draws": draws, "chains": chains, "seed": seed, "sampler": sampler}
+    if posterior_only:
+        sampling["posterior_only"] = True
     attempts, fits = [], []
     steps = [(target_accept, 1)]
     if auto_refit:
@@ -466,8 +478,9 @@ def _mcmc(fam, prepared, chosen, options, settings, progress, sampling, tried=()
 
     pm_model = fam.build(prepared, chosen, options)
     idata = sample(pm_model, progress=progress, **sampling)
-    # LOO leaves one study out: the family integrates each study's effects out
-    idata = study_log_likelihood(fam, prepared, idata, chosen)
+    if not sampling.get("posterior_only"):
+        # LOO leaves one study out: the family integrates each study's effects out
+        idata = study_log_likelihood(fam, prepared, idata, chosen)
     parametrization = getattr(options, "parametrization", None)
     forms = list(dict.fromkeys([*tried, parametrization])) if parametrization else None
     checks = diagnose(idata, parametrization=forms, target_accept=sampling["target_accept"])

@@ -242,6 +242,9 @@ def refit(spec, alternative: Alternative, *, draws: int, tune: int, chains: int)
     kwargs["priors"] = dict(kwargs.get("priors") or {}) | alternative.priors
     kwargs |= alternative.data
     kwargs |= {"draws": draws, "tune": tune, "chains": chains}
+    # the table reads each refit's posterior and verdict only: no predictive draws or
+    # log-likelihood (about a second and three compiled functions per refit)
+    kwargs["posterior_only"] = True
     return fit(alternative_data(spec, alternative), **kwargs)
 
 
@@ -312,7 +315,8 @@ def robustness_table(fit, spec, answers: pd.DataFrame | None = None) -> pd.DataF
         q97.5, ``prob`` (as in ``questions.csv``), ``prob_benefit``, ``direction``
         (``benefit`` where P(benefit) > 0.5, else ``no benefit``), ``holds`` (the
         direction as fitted), ``evidence`` and ``refit_verdict`` (the diagnostics'
-        verdict of the fit behind the row).
+        verdict of the fit behind the row; refits draw the posterior only, so theirs
+        judges convergence, R-hat, ESS and divergences, without LOO's Pareto k).
     """
     from bayeskit.questions import answer_questions
 

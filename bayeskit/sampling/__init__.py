@@ -23,12 +23,14 @@ def sample(
     sampler: str = "nutpie",
     target_accept: float = 0.9,
     progress: bool = False,
+    posterior_only: bool = False,
 ):
     """Sample a PyMC model and gather every group a report needs into one DataTree.
 
     The posterior comes from NUTS (nutpie by default), then prior draws, prior and
     posterior predictive draws and the pointwise log-likelihood are added, all seeded
-    from ``seed`` so the whole DataTree is reproducible.
+    from ``seed`` so the whole DataTree is reproducible. ``posterior_only`` stops after
+    the posterior (and its sampler statistics), with the same draws.
 
     Examples
     --------
@@ -74,6 +76,8 @@ def sample(
             compute_convergence_checks=False,
             nuts_sampler=sampler,
         )
+    if posterior_only:
+        return idata
     pm.compute_log_likelihood(idata, model=model, progressbar=False)
     with warnings.catch_warnings():
         # weighted rows enter as Potentials and have no predictive draws, as documented

@@ -562,7 +562,9 @@ def _observe_arms(data, priors, likelihood, effect_of, shift, factor, delta, wei
             + treated * shift[s_idx]
             + arms["c"].to_numpy() * delta[s_idx]
         )
-    n = arms["n"].to_numpy(int)
+    # the denominators are data, like the events: the derived-count variants of the
+    # robustness table (other denominators) then reuse the fit's compiled sampler
+    n = pm.Data("events_n", arms["n"].to_numpy(int), dims="arm")
     _observe(
         pm.Binomial,
         lambda r: {"n": n[r], "logit_p": logit_p[r]},
