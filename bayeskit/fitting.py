@@ -506,6 +506,40 @@ def _mcmc(fam, prepared, chosen, options, settings, progress, sampling, tried=()
     return result
 
 
+def add_log_likelihood(result: Fit) -> Fit:
+    """Add the pointwise log-likelihood to a ``posterior_only`` MCMC fit, for LOO.
+
+    The family's leave-one-study-out log-likelihood where it computes one from the
+    posterior, else PyMC's (conditional) one: what :func:`fit` adds by default. Used
+    where a refit is compared by LOO but needs no predictive draws (the dose-response
+    shapes of :func:`bayeskit.questions.shape_table`).
+
+    Examples
+    --------
+    >>> import bayeskit as bk
+    >>> f = bk.fit(bk.data_path("eight_schools.csv"), method="mcmc", draws=100, tune=100,
+    ...            chains=2, seed=1, posterior_only=True,
+    ...            priors={"mu": "Normal(0, 5)", "tau": "HalfCauchy(5)"})
+    >>> "log_likelihood" in add_log_likelihood(f).idata.children
+    True
+    """
+    from bayeskit.loo import study_log_likelihood
+
+    if result.method != "mcmc" or "log_likelihood" in result.idata.children:
+        return result
+    fam = get_family(result.family)
+    idata = result.idata
+    if (
+        fam.marginal_log_likelihood(result.data, idata.posterior.to_dataset(), result.priors)
+        is None
+    ):
+        import pymc as pm
+
+        pm.compute_log_likelihood(idata, model=result.model, progressbar=False)
+    result.idata = study_log_likelihood(fam, result.data, idata, result.priors)
+    return result
+
+
 def _switched(options):
     """Return the options with the other parametrisation, where the family has one."""
     current = getattr(options, "parametrization", None)

@@ -134,6 +134,14 @@ print(fit$summary["median", "mu"])
 """
 
 
+#: what ``fit --method exact --json`` cannot do without: the CLI (Typer), the spec
+#: (pydantic), the evidence table and its validation (pandas, pandera) and the exact
+#: engine's normal CDF and quantiles (scipy.special)
+JSON_FLOOR = "typer, pydantic, pandas, pandera.pandas, scipy.special"
+#: and what ``--out`` adds: the DataTree and its NetCDF file, LOO and the figures
+OUT_FLOOR = "xarray, h5netcdf, arviz_stats, matplotlib.pyplot"
+
+
 def rows_cli(repeats: int, tmp: Path) -> list[tuple]:
     log("bayeskit --help, fit --method exact --json / --out")
     help_s = median_time([*BK, "--help"], repeats)
@@ -141,10 +149,17 @@ def rows_cli(repeats: int, tmp: Path) -> list[tuple]:
     json_s = median_time([*BK, "fit", spec, "--method", "exact", "--json"], repeats)
     out_cmd = [*BK, "fit", spec, "--method", "exact", "--out", str(tmp / "es"), "--force"]
     out_s = median_time(out_cmd, repeats)
+    # the floor of each path: importing only the libraries it cannot do without (the
+    # validated table, the exact engine's special functions and the CLI; plus the
+    # DataTree, its NetCDF file, LOO and the figures for --out), in a bare process
+    json_floor = median_time([PY, "-c", f"import {JSON_FLOOR}"], repeats)
+    out_floor = median_time([PY, "-c", f"import {JSON_FLOOR}, {OUT_FLOOR}"], repeats)
     rows = [
         ("bayeskit --help", help_s, "s", None, "-", "-"),
         ("fit eight schools --method exact --json", json_s, "s", json_s / help_s, "--help", "<= 4"),
+        ("  floor: import what --json needs", json_floor, "s", json_floor / help_s, "--help", "-"),
         ("fit eight schools --method exact --out (report)", out_s, "s", out_s / help_s, "--help", "<= 10"),
+        ("  floor: import what --out needs", out_floor, "s", out_floor / help_s, "--help", "-"),
     ]  # fmt: skip
     has_r = (
         shutil.which("Rscript")
@@ -175,7 +190,7 @@ def rows_cli(repeats: int, tmp: Path) -> list[tuple]:
     return rows
 
 
-def rows_engine(baseline: str | None, quick: bool) -> list[tuple]:
+def rows_engine(baseline: str | None, quick: bool, baseline_k: int | None = None) -> list[tuple]:
     rows = []
     log("exact fit of 20,000 studies")
     new_s, new_mb, _ = py_snippet(PY, BIG_FIT.format(k=20000))
@@ -183,24 +198,16 @@ def rows_engine(baseline: str | None, quick: bool) -> list[tuple]:
     log("1,000 exact SBC replicates")
     sbc_s, sbc_mb, _ = py_snippet(PY, SBC.format(n=1000))
     if baseline:
-        k_old = 1000 if quick else 2000
+        k_old = baseline_k or (1000 if quick else 2000)
         log(f"old code: exact fit of {k_old} studies")
         old_s, old_mb, _ = py_snippet(baseline, BIG_FIT.format(k=k_old))
         old_20k = old_s * 20000 / k_old
-        rows.append(
-            (
-                f"old code, k={k_old} (x{20000 // k_old} = k=20,000)",
-                old_20k,
-                "s",
-                None,
-                "-",
-                "-",
-                old_mb,
-            )
-        )
-        rows.append(
-            ("k=20,000: old / new", old_20k / new_s, "x", None, "old, extrapolated", ">= 30")
-        )
+        how = "old, measured" if k_old == 20000 else "old, extrapolated"
+        name = "old code, k=20,000" if k_old == 20000 else (
+            f"old code, k={k_old} (x{20000 // k_old} = k=20,000)"
+        )  # fmt: skip
+        rows.append((name, old_20k, "s", None, "-", "-", old_mb))
+        rows.append(("k=20,000: old / new", old_20k / new_s, "x", None, how, ">= 30"))
         log("old code: 200 exact SBC replicates")
         old_sbc, _, _ = py_snippet(baseline, SBC.format(n=200))
         rows.append(("1,000 exact SBC replicates", sbc_s, "s", None, "-", "-", sbc_mb))
@@ -221,22 +228,19 @@ def rows_main_job(repeats: int, tmp: Path) -> list[tuple]:
     cmd = [*BK, "fit", "models/oud_abstinence.toml", "--out", str(tmp / "oud"), "--force"]
     run(cmd)
     job = median_time(cmd, repeats)
+    lean = median_time([*cmd, "--no-robustness"], repeats)
     stack = median_time([PY, "-c", "import pymc, arviz, matplotlib.pyplot"], repeats)
     return [
         ("python -c 'import pymc, arviz, matplotlib.pyplot'", stack, "s", None, "-", "-"),
-        (
-            "main job, warm cache (fit oud_abstinence --out)",
-            job,
-            "s",
-            job / stack,
-            "imports",
-            "<= 2",
-        ),
-    ]
+        ("main job, warm cache (fit oud_abstinence --out)", job, "s", job / stack, "imports", "<= 2"),
+        ("  the same, --no-robustness (11 refits fewer)", lean, "s", lean / stack, "imports", "-"),
+    ]  # fmt: skip
 
 
 def rows_sensitivity(tmp: Path, quick: bool) -> list[tuple]:
     base = [*BK, "sensitivity", "models/oud_abstinence.toml", "--quiet", "--force"]
+    log("sensitivity, a first run to warm the compile cache (not timed)")
+    run([*base, "--out", str(tmp / "s-warm"), "--scheduler", "none"])
     log("sensitivity, --scheduler none")
     none_s = run([*base, "--out", str(tmp / "s-none"), "--scheduler", "none"])[0]
     log("sensitivity, default scheduler")
@@ -312,6 +316,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repeats and rows")
     parser.add_argument("--baseline-python", help="an interpreter with the old code installed")
     parser.add_argument(
+        "--baseline-k",
+        type=int,
+        help="studies for the old code's fit (default 2,000, then x10; 20000 measures it "
+        "at full size: about 90 s and 6 GB)",
+    )
+    parser.add_argument(
         "--skip",
         nargs="*",
         default=[],
@@ -329,7 +339,7 @@ def main() -> None:
         tmp = Path(folder)
         steps = {
             "cli": lambda: rows_cli(repeats, tmp),
-            "engine": lambda: rows_engine(args.baseline_python, args.quick),
+            "engine": lambda: rows_engine(args.baseline_python, args.quick, args.baseline_k),
             "main": lambda: rows_main_job(2 if args.quick else 3, tmp),
             "sensitivity": lambda: rows_sensitivity(tmp, args.quick),
             "crossover": lambda: rows_crossover(args.quick),
