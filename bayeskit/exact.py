@@ -115,8 +115,11 @@ class ExactPosterior:
         ZZ = (Z[:, :, None] * Z[:, None, :]).reshape(len(Z), p * p)
         s2 = d.sei[sl] ** 2
         B = s2 / (s2 + self.tau[:, None] ** 2)  # (grid, block) shrinkage
-        zm = self.m @ Z.T
-        zVz = self.V.reshape(len(self.tau), p * p) @ ZZ.T  # z_i' V z_i at every tau
+        if p == 1 and np.all(Z == 1):  # no covariates: (grid, 1) columns broadcast
+            zm, zVz = self.m[:, :1], self.V[:, 0, :1]
+        else:
+            zm = self.m @ Z.T
+            zVz = self.V.reshape(len(self.tau), p * p) @ ZZ.T  # z_i' V z_i at every tau
         mean = (1 - B) * d.yi[sl] + B * zm
         var = (1 - B) * s2 + B**2 * zVz
         return sl, mean, var
@@ -769,8 +772,8 @@ def mixture_quantiles(w, mean, var, qs=QUANTILES) -> np.ndarray:
     resolved to about 1e-15 of the narrowest component's SD (scipy's ``brentq``, used before, stops
     at an absolute 1e-12, so the two agree to about that). No library solves many
     such roots at once; one ``brentq`` call per quantity took minutes for 20,000
-    studies. Components whose weight is below 1e-16 of the largest are left out, as they
-    change no quantile.
+    studies. The smallest components are left out while their weights total less than
+    1e-14, as they move no CDF by more than that.
 
     Examples
     --------
@@ -779,11 +782,17 @@ def mixture_quantiles(w, mean, var, qs=QUANTILES) -> np.ndarray:
     """
     mean = np.asarray(mean, dtype=float).reshape(len(w), -1)
     var = np.asarray(var, dtype=float).reshape(len(w), -1)
-    sd = np.sqrt(np.maximum(var, 1e-300))
-    keep = w > 1e-16 * w.max()
-    if not keep.all():
-        mean, sd = mean[keep], sd[keep]
-    w = w[keep] / w[keep].sum()
+    # leave out the smallest weights while their total stays below 1e-14: no CDF moves
+    # by more than that (most grid cells of a large meta-analysis's narrow tau posterior)
+    order = np.argsort(w)
+    drop = order[np.cumsum(w[order]) < 1e-14 * w.sum()]
+    if len(drop):
+        keep = np.ones(len(w), dtype=bool)
+        keep[drop] = False
+        mean, var, w = mean[keep], var[keep], w[keep]
+    w = w / w.sum()
+    var = np.maximum(var, 1e-300)
+    sd = np.sqrt(var)
     lo, hi = np.min(mean - 12 * sd, axis=0), np.max(mean + 12 * sd, axis=0)
     out = np.empty((mean.shape[1], len(qs)))
     point = np.isclose(lo, hi)
@@ -798,7 +807,7 @@ def mixture_quantiles(w, mean, var, qs=QUANTILES) -> np.ndarray:
     # root, and the CDF (the expensive part) is evaluated once per quantile
     m1 = w @ mean
     d = mean - m1
-    v = sd**2
+    v = var
     d2 = d * d
     k2 = w @ (v + d2)
     k3 = w @ (d * (d2 + 3 * v))
