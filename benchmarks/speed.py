@@ -11,13 +11,15 @@ against, measured in the same run, as a ratio, with the target beside it. Nothin
 asserted: a shared machine's load moves every second, not the ratios (much). Rows:
 
 * ``fit --method exact --json`` and ``--out`` (report included) on eight schools, against
-  ``bayeskit --help`` (targets: 4x and 10x); against ``Rscript`` with bayesmeta on k = 3
-  when R and bayesmeta are installed (target: 5x faster), else the row is skipped;
+  ``bayeskit --help`` (targets: 4x and 10x), each with its floor (importing only the
+  libraries the path needs); against ``Rscript`` with bayesmeta on k = 3 when R and
+  bayesmeta are installed (target: 5x faster), else the row is skipped;
 * an exact fit and summary of 20,000 synthetic studies (time and peak memory), and
-  1,000 exact SBC replicates, against the code before this work: ``--baseline-python``
-  names an interpreter with that code installed; it runs 2,000 studies (1,000 with
-  ``--quick``) and 200 replicates, extrapolated linearly (both are linear in k and in
-  replicates: brentq per quantity and one DataTree per replicate);
+  1,000 exact SBC replicates (each the median of three processes), against the code
+  before this work: ``--baseline-python`` names an interpreter with that code
+  installed; it runs ``--baseline-k`` studies (20000: the full size, about 80 s and 6
+  GB; by default 2,000, or 1,000 with ``--quick``, extrapolated linearly) and 200
+  replicates (x5);
 * the main job (``fit models/oud_abstinence.toml --out``) with a warm compile cache,
   against ``python -c "import pymc, arviz, matplotlib.pyplot"`` (target: 2x), with a
   breakdown of where its time goes (``--profile``);
