@@ -715,17 +715,10 @@ def _map_blocks(fn, blocks):
     Each block is computed as it would be alone, so the numbers do not depend on the
     number of threads. (A plain thread pool: Dask would serialise the blocks it sends.)
     """
-    workers = min(os.cpu_count() or 1, 4)
-    iterator = iter(blocks)
-    first = next(iterator, None)
-    if first is None:
-        return
-    second = next(iterator, None)
-    if second is None or workers == 1:  # one block (most fits): no thread to start
-        yield fn(first)
-        if second is not None:
-            yield fn(second)
-            yield from map(fn, iterator)
+    blocks = list(blocks)
+    workers = min(os.cpu_count() or 1, 4, len(blocks))
+    if workers <= 1:  # one block (most fits) or one core: no thread to start
+        yield from map(fn, blocks)
         return
     from threadpoolctl import threadpool_limits
 
@@ -733,8 +726,8 @@ def _map_blocks(fn, blocks):
     # OpenBLAS's own threads made slower here (1.4 s against 0.95 s for four blocks of
     # 1,900 x 1,000 on 2 cores), and the blocks already keep every core busy
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-        pending = deque([pool.submit(fn, first), pool.submit(fn, second)])
-        for item in iterator:
+        pending = deque()
+        for item in blocks:
             if len(pending) >= workers:
                 yield pending.popleft().result()
             pending.append(pool.submit(fn, item))

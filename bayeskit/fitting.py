@@ -528,15 +528,15 @@ def add_log_likelihood(result: Fit) -> Fit:
     if result.method != "mcmc" or "log_likelihood" in result.idata.children:
         return result
     fam = get_family(result.family)
-    idata = result.idata
-    if (
-        fam.marginal_log_likelihood(result.data, idata.posterior.to_dataset(), result.priors)
-        is None
-    ):
+    idata = study_log_likelihood(fam, result.data, result.idata, result.priors)
+    if "log_likelihood" not in idata.children:
+        # the family has no marginal one (a None answer costs nothing): PyMC's
+        # conditional log-likelihood, labelled as such by study_log_likelihood
         import pymc as pm
 
         pm.compute_log_likelihood(idata, model=result.model, progressbar=False)
-    result.idata = study_log_likelihood(fam, result.data, idata, result.priors)
+        idata = study_log_likelihood(fam, result.data, idata, result.priors)
+    result.idata = idata
     return result
 
 
